@@ -1,0 +1,145 @@
+"""Array-library helpers: namespaces, sparse products and dtypes.
+
+The array library is always taken from the arguments, never from global
+state. Optional libraries are never imported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "is_sparse",
+    "get_namespace",
+    "to_csr",
+    "matmul",
+    "rmatmul_T",
+    "squared_norm",
+    "sum_all",
+    "dense_rows",
+    "values_at_nonzeros",
+    "row_blocks",
+    "work_dtype",
+]
+
+
+def is_sparse(X: Any) -> bool:
+    """Return True for any scipy.sparse matrix or array."""
+    return sp.issparse(X)
+
+
+def get_namespace(*arrays: Any):
+    """Return the array-API namespace shared by ``arrays``.
+
+    SciPy sparse inputs map to NumPy. Other libraries go through
+    ``array_api_compat`` (imported lazily, only for non-NumPy inputs).
+    """
+    dense = [a for a in arrays if a is not None and not sp.issparse(a)]
+    if all(isinstance(a, np.ndarray | np.generic) for a in dense):
+        return np
+    import array_api_compat
+
+    return array_api_compat.array_namespace(*dense)
+
+
+def to_csr(X: Any) -> Any:
+    """Return ``X`` in CSR form with sorted indices and summed duplicates.
+
+    Explicitly stored zeros are kept (they can carry meaning when absent
+    entries are treated as missing).
+    """
+    if not sp.issparse(X):
+        return X
+    if X.format != "csr":
+        X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
+def matmul(A: Any, B: Any) -> Any:
+    """``A @ B`` returning a dense array when either side is sparse."""
+    out = A @ B
+    if sp.issparse(out):  # sparse @ sparse never happens with dense factors
+        raise TypeError("unexpected sparse product")
+    if isinstance(out, np.matrix):
+        out = np.asarray(out)
+    return out
+
+
+def rmatmul_T(X: Any, W: Any) -> Any:
+    """Return ``W.T @ X`` (k × n_features) efficiently for dense or CSR ``X``."""
+    if sp.issparse(X):
+        # X.T is CSC: a CSC @ dense product is a single pass over the data.
+        return np.asarray(X.T @ W).T
+    return W.T @ X
+
+
+def squared_norm(X: Any) -> float:
+    """Squared Frobenius norm accumulated in float64."""
+    if sp.issparse(X):
+        d = np.asarray(X.data, dtype=np.float64)
+        return float(d @ d)
+    xp = get_namespace(X)
+    if xp is np:
+        d = np.asarray(X, dtype=np.float64).ravel()
+        return float(d @ d)
+    Xf = xp.astype(X, xp.float64) if X.dtype != xp.float64 else X
+    return float(xp.sum(Xf * Xf))
+
+
+def sum_all(X: Any) -> float:
+    """Sum of all entries, accumulated in float64."""
+    if sp.issparse(X):
+        return float(np.sum(X.data, dtype=np.float64))
+    xp = get_namespace(X)
+    if xp is np:
+        return float(np.sum(X, dtype=np.float64))
+    return float(xp.sum(xp.astype(X, xp.float64)))
+
+
+def dense_rows(X: Any, rows: Any) -> np.ndarray:
+    """Return the selected rows of ``X`` as a small dense array.
+
+    Used only for a handful of rows (at most ``n_components``), never for the
+    whole user matrix.
+    """
+    sub = X[rows]
+    if sp.issparse(sub):
+        return sub.toarray()  # k rows only: small by construction
+    return np.asarray(sub)
+
+
+def values_at_nonzeros(W: np.ndarray, H: np.ndarray, X: Any, block: int = 1 << 16) -> np.ndarray:
+    """Entries of ``W @ H`` at the stored positions of CSR ``X`` (O(nnz·k)).
+
+    Processed in chunks of ``block`` non-zeros so memory stays O(block·k).
+    """
+    nnz = X.nnz
+    out = np.empty(nnz, dtype=np.result_type(W.dtype, H.dtype))
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.intp), np.diff(X.indptr))
+    cols = X.indices
+    Ht = np.ascontiguousarray(H.T)
+    for s in range(0, nnz, block):
+        e = min(s + block, nnz)
+        np.einsum("ij,ij->i", W[rows[s:e]], Ht[cols[s:e]], out=out[s:e])
+    return out
+
+
+def row_blocks(n_rows: int, n_cols: int, budget: int = 1 << 22):
+    """Yield slices of rows so that each block holds about ``budget`` entries."""
+    step = max(1, budget // max(1, n_cols))
+    for s in range(0, n_rows, step):
+        yield slice(s, min(s + step, n_rows))
+
+
+def work_dtype(X: Any):
+    """float32 stays float32; every other real dtype works in float64."""
+    dt = getattr(X, "dtype", None)
+    if dt is not None and np.dtype(dt) == np.float32:
+        return np.float32
+    return np.float64

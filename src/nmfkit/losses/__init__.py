@@ -1,0 +1,21 @@
+"""Losses: the β-divergence family and the penalty terms."""
+
+from .beta import (
+    BETA_NAMES,
+    EPSILON,
+    beta_divergence,
+    check_beta_data,
+    frobenius_from_grams,
+    resolve_beta,
+)
+from .penalties import Penalties
+
+__all__ = [
+    "BETA_NAMES",
+    "EPSILON",
+    "Penalties",
+    "beta_divergence",
+    "check_beta_data",
+    "frobenius_from_grams",
+    "resolve_beta",
+]

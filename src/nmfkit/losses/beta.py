@@ -1,0 +1,199 @@
+"""The β-divergence family: names, values and data checks.
+
+Definitions (x an entry of X, y the matching entry of WH):
+
+* β = 2 (Frobenius): ``(x - y)² / 2``
+* β = 1 (generalized Kullback–Leibler): ``x log(x / y) - x + y``
+* β = 0 (Itakura–Saito): ``x / y - log(x / y) - 1``
+* otherwise: ``(x^β + (β - 1) y^β - β x y^(β-1)) / (β (β - 1))``
+
+Values are always accumulated in float64. On sparse ``X`` nothing of size
+n_samples × n_features is formed: Frobenius goes through Gram matrices,
+KL through the stored entries only, every other β in row blocks.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..backend import row_blocks, squared_norm, sum_all, values_at_nonzeros
+
+__all__ = [
+    "BETA_NAMES",
+    "EPSILON",
+    "resolve_beta",
+    "beta_divergence",
+    "frobenius_from_grams",
+    "check_beta_data",
+]
+
+#: Floor applied to WH where a division or negative power needs it
+#: (the same constant scikit-learn uses, so objectives match).
+EPSILON = float(np.finfo(np.float32).eps)
+
+BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+
+
+def resolve_beta(beta_loss: Any) -> float:
+    """Map a loss name or number to the float β.
+
+    >>> resolve_beta("kullback-leibler")
+    1.0
+    """
+    if isinstance(beta_loss, str):
+        try:
+            return BETA_NAMES[beta_loss]
+        except KeyError:
+            valid = ", ".join(repr(n) for n in BETA_NAMES)
+            raise ValueError(
+                f"unknown beta_loss {beta_loss!r}; valid names are {valid} or a real number"
+            ) from None
+    if isinstance(beta_loss, bool) or not isinstance(beta_loss, numbers.Real):
+        raise TypeError(f"beta_loss must be a name or a real number, got {type(beta_loss).__name__}")
+    beta = float(beta_loss)
+    if not np.isfinite(beta):
+        raise ValueError(f"beta_loss must be finite, got {beta_loss!r}")
+    return beta
+
+
+def check_beta_data(X: Any, beta: float) -> None:
+    """Reject data on which the β-divergence is infinite (zeros for β ≤ 0)."""
+    if beta > 0:
+        return
+    if sp.issparse(X):
+        n_stored = X.nnz
+        n_total = X.shape[0] * X.shape[1]
+        zeros = (n_total - n_stored) + int(np.count_nonzero(X.data == 0))
+    else:
+        zeros = int(np.count_nonzero(np.asarray(X) == 0))
+    if zeros:
+        what = "Itakura-Saito" if beta == 0 else f"beta={beta:g}"
+        raise ValueError(
+            f"X contains {zeros} zero entries (sparse implicit zeros included); the {what} "
+            "divergence is infinite at zeros when beta <= 0. Add a small offset to X or "
+            "choose beta_loss > 0."
+        )
+
+
+def frobenius_from_grams(normX2: float, WtX: Any, H: Any, WtW: Any, HHt: Any | None = None) -> float:
+    """``½‖X − WH‖²`` from ``‖X‖²``, ``WᵀX`` and ``WᵀW`` (float64 accumulation).
+
+    ``‖X − WH‖² = ‖X‖² − 2⟨WᵀX, H⟩ + ⟨WᵀW, HHᵀ⟩``; ``HHt`` is computed when
+    not given. The result is clipped at zero (round-off can make it slightly
+    negative near an exact fit).
+    """
+    H64 = np.asarray(H, dtype=np.float64)
+    if HHt is None:
+        HHt = H64 @ H64.T
+    cross = float(np.vdot(np.asarray(WtX, dtype=np.float64), H64))
+    quad = float(np.vdot(np.asarray(WtW, dtype=np.float64), np.asarray(HHt, dtype=np.float64)))
+    return max(0.5 * (normX2 - 2.0 * cross + quad), 0.0)
+
+
+def _elementwise(x: np.ndarray, y: np.ndarray, beta: float) -> float:
+    """Sum of the β-divergence over matching entries (x > EPSILON only)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    keep = x > EPSILON
+    x = x[keep]
+    y = np.maximum(y[keep], EPSILON)
+    if beta == 1:
+        return float(x @ np.log(x / y) - x.sum())
+    if beta == 0:
+        d = x / y
+        return float(np.sum(d) - np.sum(np.log(d)))
+    return float(
+        (np.sum(x**beta) - beta * (x @ (y ** (beta - 1)))) / (beta * (beta - 1))
+    )
+
+
+def beta_divergence(
+    X: Any,
+    W: Any,
+    H: Any,
+    beta: float,
+    *,
+    weights: Any = None,
+    normX2: float | None = None,
+) -> float:
+    """β-divergence ``D_β(X | WH)`` summed over entries, as a float64 scalar.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    W : ndarray of shape (n_samples, k)
+    H : ndarray of shape (k, n_features)
+    beta : float
+        2 = Frobenius (returns ½‖X − WH‖²), 1 = KL, 0 = Itakura–Saito.
+    weights : array of X's shape, optional
+        Entry weights (0 = missing). Handled by :mod:`nmfkit.losses.weighted`.
+    normX2 : float, optional
+        Precomputed ``‖X‖²`` (Frobenius only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> W, H = np.eye(2), X.copy()
+    >>> beta_divergence(X, W, H, 2.0)
+    0.0
+    """
+    if weights is not None:
+        from .weighted import weighted_beta_divergence
+
+        return weighted_beta_divergence(X, W, H, beta, weights)
+    W = np.asarray(W)
+    H = np.asarray(H)
+    if beta == 2:
+        if normX2 is None:
+            normX2 = squared_norm(X)
+        if sp.issparse(X):
+            W64 = W.astype(np.float64, copy=False)
+            XHt = np.asarray(X @ H.T, dtype=np.float64)
+            cross = float(np.vdot(XHt, W64))
+            H64 = H.astype(np.float64, copy=False)
+            quad = float(np.vdot(W64.T @ W64, H64 @ H64.T))
+            return max(0.5 * (normX2 - 2 * cross + quad), 0.0)
+        total = 0.0
+        for rows in row_blocks(X.shape[0], X.shape[1]):
+            R = np.asarray(X[rows], dtype=np.float64) - W[rows].astype(np.float64) @ H.astype(
+                np.float64
+            )
+            total += float(np.vdot(R, R))
+        return 0.5 * total
+
+    if sp.issparse(X):
+        x = np.asarray(X.data, dtype=np.float64)
+        y = values_at_nonzeros(W.astype(np.float64), H.astype(np.float64), X)
+        if beta == 1:
+            res = _elementwise(x, y, 1.0)
+            res += float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
+            return res
+        if beta == 0:
+            res = _elementwise(x, y, 0.0)
+            return res - X.shape[0] * X.shape[1]
+        res = _elementwise(x, y, beta)
+        sum_wh_beta = 0.0
+        for rows in row_blocks(X.shape[0], X.shape[1]):
+            WH = W[rows].astype(np.float64) @ H.astype(np.float64)
+            sum_wh_beta += float(np.sum(WH**beta))
+        return res + sum_wh_beta / beta
+
+    res = 0.0
+    for rows in row_blocks(X.shape[0], X.shape[1]):
+        x = np.asarray(X[rows], dtype=np.float64)
+        WH = W[rows].astype(np.float64) @ H.astype(np.float64)
+        res += _elementwise(x, WH, beta)
+        if beta == 1:
+            continue
+        if beta == 0:
+            res -= x.size
+        else:
+            res += float(np.sum(WH**beta)) / beta
+    if beta == 1:
+        res += float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
+    return res

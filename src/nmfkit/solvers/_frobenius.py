@@ -1,0 +1,124 @@
+"""The alternating loop shared by every Gram-based Frobenius solver.
+
+Each outer iteration (W first, then H, as in scikit-learn)::
+
+    G = HHᵀ,  B = HXᵀ   →  Wᵀ ← kernel(Wᵀ, B, G)
+    G = WᵀW,  B = WᵀX   →  H  ← kernel(H, B, G)
+
+where ``kernel`` improves the Gram-form NNLS problem of :mod:`nmfkit.nnls`.
+The objective comes from the same Grams (``‖X‖² − 2⟨WᵀX, H⟩ + ⟨WᵀW, HHᵀ⟩``),
+so WH is never formed. W is kept transposed (k × n_samples, C order) so the
+kernels always work on contiguous rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..backend import squared_norm
+from ..losses import Penalties, frobenius_from_grams
+from ._result import FitResult
+from ._stopping import Monitor
+
+__all__ = ["alternating_frobenius", "projected_gradient_sq"]
+
+#: kernel(A, B, G, *, l1, l2, side, state) -> A ; ``side`` is "W" or "H".
+Kernel = Callable[..., np.ndarray]
+
+
+def _xt_products_W(X: Any, H: np.ndarray) -> np.ndarray:
+    """``H Xᵀ`` of shape (k, n_samples), C order."""
+    if sp.issparse(X):
+        return np.ascontiguousarray(np.asarray(X @ H.T).T)
+    return H @ X.T
+
+
+def _products_H(X: Any, Wt: np.ndarray) -> np.ndarray:
+    """``Wᵀ X`` of shape (k, n_features)."""
+    if sp.issparse(X):
+        return np.ascontiguousarray(np.asarray(X.T @ Wt.T).T)
+    return Wt @ X
+
+
+def projected_gradient_sq(A: np.ndarray, B: np.ndarray, G: np.ndarray, l1: float, l2: float) -> float:
+    """Squared norm of the projected gradient of the Gram-form problem at ``A``."""
+    grad = G @ A - B
+    if l1:
+        grad += l1
+    if l2:
+        grad += l2 * A
+    pg = np.where(A > 0, grad, np.minimum(grad, 0.0))
+    return float(np.vdot(pg, pg))
+
+
+def alternating_frobenius(
+    X: Any,
+    W: np.ndarray,
+    H: np.ndarray,
+    *,
+    kernel: Kernel,
+    name: str,
+    penalties: Penalties | None = None,
+    update_H: bool = True,
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    max_time: float | None = None,
+    callback: Callable | None = None,
+    stop_rule: str = "objective",
+    verbose: int = 0,
+    progress: bool = False,
+    kernel_state: dict | None = None,
+) -> FitResult:
+    pen = penalties or Penalties()
+    dtype = W.dtype
+    Wt = np.array(W.T, dtype=dtype, order="C")
+    H = np.array(H, dtype=dtype, order="C")
+    state = dict(kernel_state or {})
+    state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
+    normX2 = squared_norm(X)
+    mon = Monitor(
+        tol=tol, max_iter=max_iter, max_time=max_time, callback=callback,
+        stop_rule=stop_rule, verbose=verbose, progress=progress, solver=name, beta=2.0,
+    )
+
+    cache: dict[str, np.ndarray] = {}
+
+    def fresh_BW() -> np.ndarray:
+        if "BW" in cache:
+            return cache.pop("BW")
+        return _xt_products_W(X, H)
+
+    def pgrad() -> float:
+        HHt_ = H @ H.T
+        BW = _xt_products_W(X, H)
+        cache["BW"] = BW
+        WtW_ = Wt @ Wt.T
+        BH = _products_H(X, Wt)
+        s = projected_gradient_sq(Wt, BW, HHt_, pen.l1_W, pen.l2_W)
+        if update_H:
+            s += projected_gradient_sq(H, BH, WtW_, pen.l1_H, pen.l2_H)
+        return s**0.5
+
+    HHt = H @ H.T
+    WtX = _products_H(X, Wt)
+    WtW = Wt @ Wt.T
+    loss0 = frobenius_from_grams(normX2, WtX, H, WtW, HHt) + pen.value(Wt.T, H)
+    if mon.start(loss0, pgrad if stop_rule == "pgrad" else None):
+        return mon.result(np.ascontiguousarray(Wt.T), H)
+
+    while True:
+        BW = fresh_BW()
+        Wt = kernel(Wt, BW, HHt, l1=pen.l1_W, l2=pen.l2_W, side="W", state=state)
+        WtW = Wt @ Wt.T
+        WtX = _products_H(X, Wt)
+        if update_H:
+            H = kernel(H, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
+            HHt = H @ H.T
+        loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt) + pen.value(Wt.T, H)
+        if mon.step(Wt.T, H, loss, pgrad):
+            break
+    return mon.result(np.ascontiguousarray(Wt.T), H, **state.get("extras", {}))
