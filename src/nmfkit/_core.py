@@ -1,0 +1,212 @@
+"""The one code path behind :func:`nmfkit.factorize` and :class:`nmfkit.NMF`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from ._validation import check_data, check_n_components, overflow_scale, validate_params
+from .backend import work_dtype
+from .exceptions import ComponentCollapseWarning, ConvergenceWarning
+from .init import check_custom_init, initialize
+from .losses import Penalties, check_beta_data, resolve_beta
+from .solvers import FitResult, auto_solver, check_solver
+
+__all__ = ["factorize", "fit_factorization", "canonicalize", "resolve_solver"]
+
+
+def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True):
+    """Canonical form: H's rows at unit L2 norm (scale moved into W), components
+    ordered by decreasing contribution ``‖W[:, j]‖·‖H[j]‖`` (the Frobenius norm of
+    the rank-one term). Zero components go last and stay exactly zero.
+
+    Returns ``(W, H, order)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 4.0]]); H = np.array([[2.0, 0.0], [0.0, 1.0]])
+    >>> W2, H2, order = canonicalize(W, H)
+    >>> order.tolist(), W2.tolist(), H2.tolist()
+    ([1, 0], [[4.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]])
+    """
+    hn = np.sqrt(np.sum(np.asarray(H, dtype=np.float64) ** 2, axis=1))
+    wn = np.sqrt(np.sum(np.asarray(W, dtype=np.float64) ** 2, axis=0))
+    contrib = hn * wn
+    order = np.lexsort((np.arange(len(contrib)), -contrib))
+    W = np.array(W[:, order])
+    H = np.array(H[order])
+    if rescale:
+        hn = hn[order]
+        nz = hn > 0
+        H[nz] = (H[nz] / hn[nz, None]).astype(H.dtype, copy=False)
+        W[:, nz] = (W[:, nz] * hn[nz]).astype(W.dtype, copy=False)
+    return W, H, order
+
+
+def resolve_solver(solver: str, beta: float, *, sparse: bool, weights: bool, penalties: Penalties):
+    name = auto_solver(beta, sparse=sparse, weights=weights) if solver == "auto" else solver
+    pens = ()
+    if penalties.l1_W or penalties.l1_H:
+        pens += ("l1",)
+    if penalties.l2_W or penalties.l2_H:
+        pens += ("l2",)
+    return check_solver(name, beta=beta, sparse=sparse, weights=weights, penalties=pens)
+
+
+def fit_factorization(
+    X: Any,
+    n_components: int,
+    *,
+    init: str | None = "auto",
+    solver: str = "auto",
+    beta_loss: str | float = "frobenius",
+    tol: float = 1e-4,
+    max_iter: int = 200,
+    max_time: float | None = None,
+    n_init: int = 1,
+    random_state: Any = None,
+    alpha_W: float = 0.0,
+    alpha_H: float | str = "same",
+    l1_ratio: float = 0.0,
+    verbose: int = 0,
+    callback: Callable | None = None,
+    stop_rule: str = "objective",
+    progress: bool = False,
+    W: Any = None,
+    H: Any = None,
+    canonical: bool = True,
+    validated: bool = False,
+    whom: str = "nmfkit.factorize",
+    solver_options: dict | None = None,
+) -> FitResult:
+    """Validate, initialise, run the solver (best of ``n_init``), post-process."""
+    params = dict(
+        init=init, solver=solver, beta_loss=beta_loss, tol=tol, max_iter=max_iter,
+        max_time=max_time, n_init=n_init, random_state=random_state, alpha_W=alpha_W,
+        alpha_H=alpha_H, l1_ratio=l1_ratio, verbose=verbose, callback=callback,
+        stop_rule=stop_rule,
+    )
+    validate_params(params, whom)
+    k = check_n_components(n_components)
+    if not validated:
+        X = check_data(X, whom)
+    beta = resolve_beta(beta_loss)
+    check_beta_data(X, beta)
+    n_samples, n_features = X.shape
+    pen = Penalties.from_alpha(
+        alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio,
+        n_samples=n_samples, n_features=n_features,
+    )
+    spec = resolve_solver(solver, beta, sparse=sp.issparse(X), weights=False, penalties=pen)
+    dtype = work_dtype(X)
+
+    custom = init == "custom" or (W is not None or H is not None)
+    if custom:
+        if W is None or H is None:
+            raise ValueError("init='custom' needs both W and H")
+        W0c, H0c = check_custom_init(W, H, n_samples, n_features, k, dtype)
+
+    # Rescale data of extreme magnitude (exact: the divergence is homogeneous).
+    c = overflow_scale(X)
+    if c != 1.0:
+        X = X.multiply(1.0 / c).tocsr() if sp.issparse(X) else X / c
+        pen = pen.scaled(c, beta)
+        if custom:
+            W0c = W0c / np.sqrt(c)
+            H0c = H0c / np.sqrt(c)
+
+    rng = check_random_state(random_state)
+    seeds = (
+        [random_state]
+        if n_init == 1
+        else [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n_init)]
+    )
+    best: FitResult | None = None
+    opts = dict(solver_options or {})
+    for seed in seeds:
+        if custom:
+            W0, H0 = W0c.copy(), H0c.copy()
+        else:
+            W0, H0 = initialize(X, k, init or "auto", random_state=seed)
+        res = spec.func(
+            X, W0, H0, beta=beta, penalties=pen, weights=None, update_H=True,
+            max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
+            stop_rule=stop_rule, verbose=verbose, progress=progress,
+            random_state=seed, **opts,
+        )
+        if best is None or res.loss < best.loss:
+            best = res
+        if custom:
+            break
+    assert best is not None
+    res = best.replace(solver=spec.name, beta=beta)
+
+    Wf, Hf = res.W, res.H
+    if c != 1.0:
+        Wf = Wf * np.sqrt(c)
+        Hf = Hf * np.sqrt(c)
+        res = res.replace(loss_history=res.loss_history * c**beta)
+    if canonical:
+        Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not pen.any)
+    res = res.replace(W=Wf.astype(dtype, copy=False), H=Hf.astype(dtype, copy=False))
+
+    if res.stop_reason in ("max_iter", "max_time") and tol > 0:
+        what = f"max_iter={max_iter}" if res.stop_reason == "max_iter" else f"max_time={max_time}s"
+        warnings.warn(
+            f"{whom} stopped on {what} before reaching tol={tol} "
+            f"({res.solver}, {res.n_iter} iterations); increase it or loosen tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    dead = np.flatnonzero(~np.any(res.H != 0, axis=1) | ~np.any(res.W != 0, axis=0))
+    if dead.size and np.any(X.data if sp.issparse(X) else X):
+        warnings.warn(
+            f"{dead.size} of {k} components collapsed to zero (indices {dead.tolist()}); "
+            "a smaller n_components, another init or a smaller penalty may help",
+            ComponentCollapseWarning,
+            stacklevel=3,
+        )
+    return res
+
+
+def factorize(X: Any, n_components: int, **options: Any) -> FitResult:
+    """Factorize a non-negative matrix: X ≈ W H with W, H ≥ 0.
+
+    The functional front door; :class:`nmfkit.NMF` runs the same code.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        Non-negative data. Sparse input stays sparse; float32 stays float32.
+    n_components : int
+        The rank k ≥ 1.
+    **options
+        ``init``, ``solver``, ``beta_loss``, ``tol``, ``max_iter``,
+        ``max_time``, ``n_init``, ``random_state``, ``alpha_W``, ``alpha_H``,
+        ``l1_ratio``, ``verbose``, ``callback``, ``stop_rule``, ``progress``,
+        ``W``/``H`` (custom start), ``canonical`` (default True) and
+        ``solver_options`` (dict passed to the solver, e.g.
+        ``{"inner_repeat": False}`` for ``hals``).
+
+    Returns
+    -------
+    FitResult
+        Frozen result with ``W``, ``H``, ``n_iter``, ``converged``,
+        ``stop_reason``, ``loss_history``, ``elapsed``.
+
+    Examples
+    --------
+    >>> import numpy as np, nmfkit
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((50, 3)) @ rng.random((3, 40))
+    >>> res = nmfkit.factorize(X, 3, random_state=0, tol=1e-10, max_iter=1000)
+    >>> bool(np.linalg.norm(X - res.W @ res.H) / np.linalg.norm(X) < 1e-3)
+    True
+    """
+    return fit_factorization(X, n_components, **options)

@@ -1,0 +1,293 @@
+"""The NMF estimator, a drop-in replacement for scikit-learn's."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._core import fit_factorization, resolve_solver
+from .._validation import COMMON_CONSTRAINTS, check_non_negative
+from ..losses import Penalties, beta_divergence, check_beta_data, resolve_beta
+
+__all__ = ["NMF"]
+
+
+class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Non-negative matrix factorization: X ≈ W H with W, H ≥ 0.
+
+    Minimises, over W (n_samples × k) ≥ 0 and H (k × n_features) ≥ 0::
+
+        D_β(X | WH) + l1_W ‖W‖₁ + ½ l2_W ‖W‖²_F + l1_H ‖H‖₁ + ½ l2_H ‖H‖²_F
+
+    where D_β is the β-divergence (β = 2: ½‖X − WH‖²_F) and the penalty
+    weights are scaled exactly as in scikit-learn::
+
+        l1_W = alpha_W · l1_ratio · n_features,  l2_W = alpha_W · (1 − l1_ratio) · n_features
+        l1_H = alpha_H · l1_ratio · n_samples,   l2_H = alpha_H · (1 − l1_ratio) · n_samples
+
+    Parameters
+    ----------
+    n_components : int, "auto" or None, default="auto"
+        Rank k. ``None`` means n_features; ``"auto"`` takes it from a custom
+        W/H when given, else n_features (as in scikit-learn).
+    init : {"auto", "random", "nndsvd", "nndsvda", "nndsvdar", "spa", "custom"}, default="auto"
+        Start. ``"auto"``: ``"nndsvda"`` when k ≤ min(n_samples, n_features),
+        else ``"random"``. ``"custom"`` takes ``W`` and ``H`` passed to ``fit``.
+    solver : str, default="auto"
+        A registered solver (see :func:`nmfkit.list_solvers`): ``"hals"``,
+        ``"mu"``, ``"anls_bpp"``, ``"active_set"``, ``"pgd"``, ``"nesterov"``.
+        ``"auto"``: ``"hals"`` for Frobenius, ``"mu"`` for every other β.
+    beta_loss : {"frobenius", "kullback-leibler", "itakura-saito"} or float, default="frobenius"
+    tol : float, default=1e-4
+        Stop when the relative objective decrease per iteration,
+        ``(f_{t-1} − f_t) / f_0``, falls below ``tol`` (``stop_rule="pgrad"``
+        uses the relative projected-gradient norm instead).
+    max_iter : int, default=200
+    max_time : float or None, default=None
+        Wall-clock limit in seconds for each start.
+    n_init : int, default=1
+        Number of seeded starts; the one with the lowest objective is kept.
+    random_state : int, RandomState instance or None
+    alpha_W, alpha_H, l1_ratio : float
+        Elastic-net penalties, scaled as above; ``alpha_H="same"`` copies alpha_W.
+    verbose : int, default=0
+        Log the objective at every iteration (logger ``"nmfkit"``).
+    callback : callable or None
+        Called after every iteration with an ``IterationState`` (``n_iter``,
+        ``W``, ``H``, ``loss``, ``elapsed``); returning True or raising
+        ``StopIteration`` stops the run.
+    stop_rule : {"objective", "pgrad"}, default="objective"
+    solver_options : dict or None
+        Extra options for the solver (e.g. ``{"inner_repeat": False}``).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (k, n_features)
+        H in canonical form: rows of unit L2 norm (when no penalty is used)
+        ordered by decreasing contribution ‖W[:, j]‖·‖H[j]‖ to the fit.
+    n_components_ : int
+    reconstruction_err_ : float
+        ``sqrt(2·D_β(X | WH))``; for Frobenius, ‖X − WH‖_F.
+    n_iter_ : int
+    loss_history_ : ndarray
+        Objective at the start and after each iteration.
+    converged_ : bool
+    stop_reason_ : str
+    elapsed_ : float
+    solver_ : str
+        The solver actually used.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str (only when X has string column names)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nmfkit import NMF
+    >>> X = np.array([[1, 1], [2, 1], [3, 1.2], [4, 1], [5, 0.8], [6, 1]])
+    >>> model = NMF(n_components=2, random_state=0, max_iter=1000)
+    >>> W = model.fit_transform(X)
+    >>> W.shape, model.components_.shape
+    ((6, 2), (2, 2))
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            None,
+            StrOptions({"auto"}),
+        ],
+        **{k: v for k, v in COMMON_CONSTRAINTS.items()},
+        "solver_options": [dict, None],
+    }
+
+    def __init__(
+        self,
+        n_components: int | str | None = "auto",
+        *,
+        init: str | None = "auto",
+        solver: str = "auto",
+        beta_loss: str | float = "frobenius",
+        tol: float = 1e-4,
+        max_iter: int = 200,
+        max_time: float | None = None,
+        n_init: int = 1,
+        random_state: Any = None,
+        alpha_W: float = 0.0,
+        alpha_H: float | str = "same",
+        l1_ratio: float = 0.0,
+        verbose: int = 0,
+        callback: Any = None,
+        stop_rule: str = "objective",
+        solver_options: dict | None = None,
+    ) -> None:
+        self.n_components = n_components
+        self.init = init
+        self.solver = solver
+        self.beta_loss = beta_loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.max_time = max_time
+        self.n_init = n_init
+        self.random_state = random_state
+        self.alpha_W = alpha_W
+        self.alpha_H = alpha_H
+        self.l1_ratio = l1_ratio
+        self.verbose = verbose
+        self.callback = callback
+        self.stop_rule = stop_rule
+        self.solver_options = solver_options
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.components_.shape[0]
+
+    # ------------------------------------------------------------- helpers
+    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=("csr", "csc", "coo", "bsr", "lil", "dok", "dia"),
+            dtype=[np.float64, np.float32],
+            reset=reset,
+        )
+        if sp.issparse(X):
+            from ..backend import to_csr
+
+            X = to_csr(X)
+        check_non_negative(X, f"{type(self).__name__} (input X)")
+        return X
+
+    def _resolve_k(self, X: Any, W: Any, H: Any) -> int:
+        k = self.n_components
+        if k == "auto":
+            if W is not None:
+                return int(np.shape(W)[1])
+            if H is not None:
+                return int(np.shape(H)[0])
+            return X.shape[1]
+        if k is None:
+            return X.shape[1]
+        return int(k)
+
+    # ---------------------------------------------------------------- fit
+    def fit_transform(self, X: Any, y: Any = None, W: Any = None, H: Any = None) -> np.ndarray:
+        """Learn the factorization of X and return W.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : ignored
+        W, H : arrays, optional
+            Custom start when ``init="custom"``.
+
+        Returns
+        -------
+        W : ndarray of shape (n_samples, n_components)
+        """
+        self._validate_params()
+        X = self._validate_X(X, reset=True)
+        k = self._resolve_k(X, W, H)
+        res = fit_factorization(
+            X, k, init=self.init, solver=self.solver, beta_loss=self.beta_loss,
+            tol=self.tol, max_iter=self.max_iter, max_time=self.max_time,
+            n_init=self.n_init, random_state=self.random_state, alpha_W=self.alpha_W,
+            alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, verbose=self.verbose,
+            callback=self.callback, stop_rule=self.stop_rule, W=W, H=H, validated=True,
+            whom=type(self).__name__, solver_options=self.solver_options,
+        )
+        beta = resolve_beta(self.beta_loss)
+        self.components_ = res.H
+        self.n_components_ = res.H.shape[0]
+        self.n_iter_ = res.n_iter
+        self.loss_history_ = res.loss_history
+        self.converged_ = res.converged
+        self.stop_reason_ = res.stop_reason
+        self.elapsed_ = res.elapsed
+        self.solver_ = res.solver
+        self.reconstruction_err_ = float(
+            np.sqrt(2.0 * max(beta_divergence(X, res.W, res.H, beta), 0.0))
+        )
+        return res.W
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> NMF:
+        """Learn the factorization of X; returns self."""
+        self.fit_transform(X, **params)
+        return self
+
+    # ---------------------------------------------------------- transform
+    def transform(self, X: Any) -> np.ndarray:
+        """Solve for W ≥ 0 with H = ``components_`` fixed.
+
+        Frobenius: one exact non-negative least-squares solve (block principal
+        pivoting on the Gram matrices). Other β: multiplicative updates with H
+        fixed, started from a constant W.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._solve_W(X)
+
+    def _solve_W(self, X: Any) -> np.ndarray:
+        beta = resolve_beta(self.beta_loss)
+        check_beta_data(X, beta)
+        H = self.components_.astype(X.dtype, copy=False)
+        n_samples = X.shape[0]
+        pen = Penalties.from_alpha(
+            alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio,
+            n_samples=n_samples, n_features=X.shape[1],
+        )
+        k = H.shape[0]
+        if beta == 2:
+            from ..nnls import bpp_nnls
+
+            G = (H @ H.T).astype(np.float64)
+            B = np.asarray(X @ H.T, dtype=np.float64).T
+            Wt = bpp_nnls(G, B, l1=pen.l1_W, l2=pen.l2_W)
+            return np.ascontiguousarray(Wt.T).astype(X.dtype, copy=False)
+        mean = float(X.sum()) / (X.shape[0] * X.shape[1])
+        avg = np.sqrt(max(mean, 0.0) / k) or 1e-3
+        W0 = np.full((n_samples, k), avg, dtype=X.dtype)
+        spec = resolve_solver("mu", beta, sparse=sp.issparse(X), weights=False, penalties=pen)
+        res = spec.func(
+            X, W0, H, beta=beta, penalties=pen, update_H=False, max_iter=self.max_iter,
+            tol=self.tol,
+        )
+        return res.W
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Map W back to data space: ``W @ components_``."""
+        check_is_fitted(self)
+        W = np.asarray(X)
+        if W.ndim != 2 or W.shape[1] != self.components_.shape[0]:
+            raise ValueError(
+                f"inverse_transform expects W of shape (n, {self.components_.shape[0]}), "
+                f"got {W.shape}"
+            )
+        return W @ self.components_
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Negative β-divergence of X from its reconstruction (higher is better)."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        W = self._solve_W(X)
+        return -beta_divergence(X, W, self.components_, resolve_beta(self.beta_loss))
+
+    # -------------------------------------------------------- persistence
+    def save(self, path: Any) -> None:
+        """Write the fitted model to ``path`` (npz + JSON metadata, no pickle)."""
+        from ..io import save_model
+
+        save_model(self, path)
