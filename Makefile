@@ -16,10 +16,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
-	$(BIN)/pytest -q -n 2 -m "not slow"
+	SCIPY_ARRAY_API=1 $(BIN)/pytest -q -n 2 -m "not slow"
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -n 2 -m slow
+	SCIPY_ARRAY_API=1 $(BIN)/pytest -q -n 2 -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import match_cosines, planted, rel_err
 
 import nmfkit
+from conftest import match_cosines, planted, rel_err
 from nmfkit.losses.gradient import gradients
 
 # (solver, error threshold, iterations) as in the foundation issue

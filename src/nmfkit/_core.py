@@ -14,7 +14,7 @@ from ._validation import check_data, check_n_components, overflow_scale, validat
 from .backend import work_dtype
 from .exceptions import ComponentCollapseWarning, ConvergenceWarning
 from .init import check_custom_init, initialize
-from .losses import Penalties, check_beta_data, resolve_beta
+from .losses import Penalties, beta_divergence, check_beta_data, resolve_beta
 from .solvers import FitResult, auto_solver, check_solver
 
 __all__ = ["factorize", "fit_factorization", "canonicalize", "resolve_solver"]
@@ -148,10 +148,20 @@ def fit_factorization(
     res = best.replace(solver=spec.name, beta=beta)
 
     Wf, Hf = res.W, res.H
+    divergence = beta_divergence(X, Wf, Hf, beta)
+    log_c = float(np.log(c))
+    # reconstruction error sqrt(2 D) in the units of the original data
+    rec = float(np.exp(0.5 * np.log(max(2.0 * divergence, 1e-320)) + 0.5 * beta * log_c))
+    extras = dict(res.extras, reconstruction_err=rec if divergence > 0 else 0.0, loss_scale=1.0)
     if c != 1.0:
         Wf = Wf * np.sqrt(c)
         Hf = Hf * np.sqrt(c)
-        res = res.replace(loss_history=res.loss_history * c**beta)
+        hist_max = float(np.max(res.loss_history)) if res.loss_history.size else 0.0
+        if hist_max == 0 or np.log(hist_max) + beta * log_c < 700:
+            res = res.replace(loss_history=res.loss_history * float(np.exp(beta * log_c)))
+        else:  # not representable in float64: keep it in the rescaled units
+            extras["loss_scale"] = float(np.exp(beta * log_c)) if beta * log_c < 700 else np.inf
+    res = res.replace(extras=extras)
     if canonical:
         Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not pen.any)
     res = res.replace(W=Wf.astype(dtype, copy=False), H=Hf.astype(dtype, copy=False))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import row_blocks, squared_norm, sum_all, values_at_nonzeros
+from ..backend import row_blocks, squared_norm, values_at_nonzeros
 
 __all__ = [
     "BETA_NAMES",
@@ -53,7 +53,9 @@ def resolve_beta(beta_loss: Any) -> float:
                 f"unknown beta_loss {beta_loss!r}; valid names are {valid} or a real number"
             ) from None
     if isinstance(beta_loss, bool) or not isinstance(beta_loss, numbers.Real):
-        raise TypeError(f"beta_loss must be a name or a real number, got {type(beta_loss).__name__}")
+        raise TypeError(
+            f"beta_loss must be a name or a real number, got {type(beta_loss).__name__}"
+        )
     beta = float(beta_loss)
     if not np.isfinite(beta):
         raise ValueError(f"beta_loss must be finite, got {beta_loss!r}")
@@ -79,7 +81,9 @@ def check_beta_data(X: Any, beta: float) -> None:
         )
 
 
-def frobenius_from_grams(normX2: float, WtX: Any, H: Any, WtW: Any, HHt: Any | None = None) -> float:
+def frobenius_from_grams(
+    normX2: float, WtX: Any, H: Any, WtW: Any, HHt: Any | None = None
+) -> float:
     """``½‖X − WH‖²`` from ``‖X‖²``, ``WᵀX`` and ``WᵀW`` (float64 accumulation).
 
     ``‖X − WH‖² = ‖X‖² − 2⟨WᵀX, H⟩ + ⟨WᵀW, HHᵀ⟩``; ``HHt`` is computed when
@@ -106,9 +110,7 @@ def _elementwise(x: np.ndarray, y: np.ndarray, beta: float) -> float:
     if beta == 0:
         d = x / y
         return float(np.sum(d) - np.sum(np.log(d)))
-    return float(
-        (np.sum(x**beta) - beta * (x @ (y ** (beta - 1)))) / (beta * (beta - 1))
-    )
+    return float((np.sum(x**beta) - beta * (x @ (y ** (beta - 1)))) / (beta * (beta - 1)))
 
 
 def beta_divergence(

@@ -96,6 +96,8 @@ class Penalties:
         Used when X is rescaled internally to avoid overflow: the minimisers
         of the scaled problem map back exactly to those of the original.
         """
-        s1 = c**0.5 / c**beta
-        s2 = c / c**beta
+        if not self.any:
+            return self
+        s1 = float(np.exp((0.5 - beta) * np.log(c)))
+        s2 = float(np.exp((1.0 - beta) * np.log(c)))
         return Penalties(self.l1_W * s1, self.l2_W * s2, self.l1_H * s1, self.l2_H * s2)

@@ -46,7 +46,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     beta_loss : {"frobenius", "kullback-leibler", "itakura-saito"} or float, default="frobenius"
     tol : float, default=1e-4
         Stop when the relative objective decrease per iteration,
-        ``(f_{t-1} − f_t) / f_0``, falls below ``tol`` (``stop_rule="pgrad"``
+        ``(f_{t-1} − f_t) / f_{t-1}``, falls below ``tol`` (``stop_rule="pgrad"``
         uses the relative projected-gradient norm instead).
     max_iter : int, default=200
     max_time : float or None, default=None
@@ -209,7 +209,6 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             callback=self.callback, stop_rule=self.stop_rule, W=W, H=H, validated=True,
             whom=type(self).__name__, solver_options=self.solver_options,
         )
-        beta = resolve_beta(self.beta_loss)
         self.components_ = res.H
         self.n_components_ = res.H.shape[0]
         self.n_iter_ = res.n_iter
@@ -218,9 +217,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.stop_reason_ = res.stop_reason
         self.elapsed_ = res.elapsed
         self.solver_ = res.solver
-        self.reconstruction_err_ = float(
-            np.sqrt(2.0 * max(beta_divergence(X, res.W, res.H, beta), 0.0))
-        )
+        self.reconstruction_err_ = float(res.extras["reconstruction_err"])
         return res.W
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> NMF:

@@ -44,7 +44,9 @@ def _products_H(X: Any, Wt: np.ndarray) -> np.ndarray:
     return Wt @ X
 
 
-def projected_gradient_sq(A: np.ndarray, B: np.ndarray, G: np.ndarray, l1: float, l2: float) -> float:
+def projected_gradient_sq(
+    A: np.ndarray, B: np.ndarray, G: np.ndarray, l1: float, l2: float
+) -> float:
     """Squared norm of the projected gradient of the Gram-form problem at ``A``."""
     grad = G @ A - B
     if l1:
@@ -81,8 +83,15 @@ def alternating_frobenius(
     state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
     normX2 = squared_norm(X)
     mon = Monitor(
-        tol=tol, max_iter=max_iter, max_time=max_time, callback=callback,
-        stop_rule=stop_rule, verbose=verbose, progress=progress, solver=name, beta=2.0,
+        tol=tol,
+        max_iter=max_iter,
+        max_time=max_time,
+        callback=callback,
+        stop_rule=stop_rule,
+        verbose=verbose,
+        progress=progress,
+        solver=name,
+        beta=2.0,
     )
 
     cache: dict[str, np.ndarray] = {}

@@ -3,7 +3,7 @@
 Rules (``stop_rule=``):
 
 * ``"objective"`` (default): stop when the relative decrease of the
-  objective over one iteration, ``(f_{t-1} − f_t) / f_0``, falls below ``tol``.
+  objective over one iteration, ``(f_{t-1} − f_t) / f_{t-1}``, falls below ``tol``.
   With ``tol=0`` the run never stops on this rule.
 * ``"pgrad"``: stop when the projected-gradient norm relative to its value
   at the start, ``‖∇ᴾf(W_t, H_t)‖ / ‖∇ᴾf(W_0, H_0)‖``, falls below ``tol``
@@ -127,7 +127,9 @@ class Monitor:
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
         if self.verbose:
-            logger.info("%s iter %d: objective %.10g (%.3fs)", self.solver, self.n_iter, loss, elapsed)
+            logger.info(
+                "%s iter %d: objective %.10g (%.3fs)", self.solver, self.n_iter, loss, elapsed
+            )
         if self.callback is not None:
             try:
                 stop = self.callback(IterationState(self.n_iter, W, H, float(loss), elapsed))
@@ -140,8 +142,7 @@ class Monitor:
             self.stop_reason = "exact"
             return True
         if self.stop_rule == "objective":
-            f0 = self.history[0]
-            if f0 > 0 and (prev - loss) / f0 < self.tol and self.tol > 0:
+            if self.tol > 0 and prev > 0 and (prev - loss) / prev < self.tol:
                 self.stop_reason = "tol"
                 return True
         elif self.tol > 0 and pgrad is not None and self._pg0:
