@@ -10,7 +10,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from ._validation import check_data, check_n_components, overflow_scale, validate_params
+from ._validation import (
+    check_data,
+    check_n_components,
+    check_non_negative,
+    overflow_scale,
+    validate_params,
+)
+from ._weights import make_weights
 from .backend import work_dtype
 from .exceptions import ComponentCollapseWarning, ConvergenceWarning
 from .init import check_custom_init, initialize
@@ -80,6 +87,9 @@ def fit_factorization(
     progress: bool = False,
     W: Any = None,
     H: Any = None,
+    weights: Any = None,
+    missing: str = "error",
+    absent: str = "zero",
     canonical: bool = True,
     validated: bool = False,
     whom: str = "nmfkit.factorize",
@@ -94,16 +104,22 @@ def fit_factorization(
     )
     validate_params(params, whom)
     k = check_n_components(n_components)
+    plain = weights is None and missing == "error" and absent == "zero"
     if not validated:
-        X = check_data(X, whom)
+        X = check_data(X, whom, non_negative=plain, allow_nan=not plain)
+    X, ew = make_weights(X, weights, missing=missing, absent=absent, whom=whom)
+    if ew is None and not plain:
+        check_non_negative(X, whom)
     beta = resolve_beta(beta_loss)
-    check_beta_data(X, beta)
+    check_beta_data(X, beta, ew)
     n_samples, n_features = X.shape
     pen = Penalties.from_alpha(
         alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio,
         n_samples=n_samples, n_features=n_features,
     )
-    spec = resolve_solver(solver, beta, sparse=sp.issparse(X), weights=False, penalties=pen)
+    spec = resolve_solver(
+        solver, beta, sparse=sp.issparse(X), weights=ew is not None, penalties=pen
+    )
     dtype = work_dtype(X)
 
     custom = init == "custom" or (W is not None or H is not None)
@@ -116,6 +132,8 @@ def fit_factorization(
     c = overflow_scale(X)
     if c != 1.0:
         X = X.multiply(1.0 / c).tocsr() if sp.issparse(X) else X / c
+        if ew is not None and ew.is_pattern:
+            ew.x = ew.x / c
         pen = pen.scaled(c, beta)
         if custom:
             W0c = W0c / np.sqrt(c)
@@ -135,7 +153,7 @@ def fit_factorization(
         else:
             W0, H0 = initialize(X, k, init or "auto", random_state=seed)
         res = spec.func(
-            X, W0, H0, beta=beta, penalties=pen, weights=None, update_H=True,
+            X, W0, H0, beta=beta, penalties=pen, weights=ew, update_H=True,
             max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
             stop_rule=stop_rule, verbose=verbose, progress=progress,
             random_state=seed, **opts,
@@ -148,7 +166,7 @@ def fit_factorization(
     res = best.replace(solver=spec.name, beta=beta)
 
     Wf, Hf = res.W, res.H
-    divergence = beta_divergence(X, Wf, Hf, beta)
+    divergence = beta_divergence(X, Wf, Hf, beta, weights=ew)
     log_c = float(np.log(c))
     # reconstruction error sqrt(2 D) in the units of the original data
     rec = float(np.exp(0.5 * np.log(max(2.0 * divergence, 1e-320)) + 0.5 * beta * log_c))
@@ -200,7 +218,11 @@ def factorize(X: Any, n_components: int, **options: Any) -> FitResult:
         ``init``, ``solver``, ``beta_loss``, ``tol``, ``max_iter``,
         ``max_time``, ``n_init``, ``random_state``, ``alpha_W``, ``alpha_H``,
         ``l1_ratio``, ``verbose``, ``callback``, ``stop_rule``, ``progress``,
-        ``W``/``H`` (custom start), ``canonical`` (default True) and
+        ``W``/``H`` (custom start), ``weights`` (entry weights of X's shape,
+        0 = missing, ``1/σ²`` = uncertainty σ), ``missing`` (``"error"`` or
+        ``"nan"``: NaN entries of dense X are missing), ``absent``
+        (``"zero"`` or ``"missing"``: for sparse X, only stored entries are
+        observed), ``canonical`` (default True) and
         ``solver_options`` (dict passed to the solver, e.g.
         ``{"inner_repeat": False}`` for ``hals``).
 

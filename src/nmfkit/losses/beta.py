@@ -62,11 +62,26 @@ def resolve_beta(beta_loss: Any) -> float:
     return beta
 
 
-def check_beta_data(X: Any, beta: float) -> None:
-    """Reject data on which the β-divergence is infinite (zeros for β ≤ 0)."""
+def check_beta_data(X: Any, beta: float, weights: Any = None) -> None:
+    """Reject data on which the β-divergence is infinite (zeros for β ≤ 0).
+
+    With entry weights only observed entries (weight > 0) count.
+    """
     if beta > 0:
         return
-    if sp.issparse(X):
+    if weights is not None:
+        if weights.is_pattern:
+            zeros = int(np.count_nonzero((weights.x == 0) & (weights.w > 0)))
+        else:
+            obs = weights.dense > 0
+            if sp.issparse(X):
+                rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+                stored = np.zeros(X.shape, dtype=bool)
+                stored[rows, X.indices] = X.data != 0
+                zeros = int(np.count_nonzero(obs & ~stored))
+            else:
+                zeros = int(np.count_nonzero(obs & (np.asarray(X) == 0)))
+    elif sp.issparse(X):
         n_stored = X.nnz
         n_total = X.shape[0] * X.shape[1]
         zeros = (n_total - n_stored) + int(np.count_nonzero(X.data == 0))

@@ -65,6 +65,23 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     stop_rule : {"objective", "pgrad"}, default="objective"
     solver_options : dict or None
         Extra options for the solver (e.g. ``{"inner_repeat": False}``).
+    missing : {"error", "nan"}, default="error"
+        ``"nan"``: NaN entries of a dense X are missing (weight 0) instead of
+        an error.
+    absent : {"zero", "missing"}, default="zero"
+        For sparse X: ``"zero"`` is ordinary NMF (entries not stored are 0);
+        ``"missing"`` is matrix completion — only stored entries (explicit
+        stored zeros included) are observed, and X is never densified.
+
+    Notes
+    -----
+    Entry weights (``weights=`` on ``fit``, ``fit_transform``, ``transform``,
+    ``score``, ``impute``, ``fold_in_features``) have X's shape, ≥ 0:
+    0 = missing, 1 = observed, ``1/σ²`` = an entry with uncertainty σ. The
+    objective becomes ``Σ_ij M_ij d_β(X_ij | (WH)_ij)`` + penalties. Sparse
+    weights mean: entries not stored have weight 0. A sample (row) with no
+    observed entry gets a zero row of W from ``transform``; during ``fit``
+    a row of W or column of H with no observed entry is left at its start.
 
     Attributes
     ----------
@@ -82,6 +99,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     elapsed_ : float
     solver_ : str
         The solver actually used.
+    W_ : ndarray of shape (n_samples, k)
+        Coefficients of the training samples (what ``fit_transform`` returned);
+        used by :meth:`fold_in_features`.
     n_features_in_ : int
     feature_names_in_ : ndarray of str (only when X has string column names)
 
@@ -104,6 +124,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ],
         **{k: v for k, v in COMMON_CONSTRAINTS.items()},
         "solver_options": [dict, None],
+        "missing": [StrOptions({"error", "nan"})],
+        "absent": [StrOptions({"zero", "missing"})],
     }
 
     def __init__(
@@ -125,6 +147,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         callback: Any = None,
         stop_rule: str = "objective",
         solver_options: dict | None = None,
+        missing: str = "error",
+        absent: str = "zero",
     ) -> None:
         self.n_components = n_components
         self.init = init
@@ -142,6 +166,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.callback = callback
         self.stop_rule = stop_rule
         self.solver_options = solver_options
+        self.missing = missing
+        self.absent = absent
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -156,20 +182,33 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self.components_.shape[0]
 
     # ------------------------------------------------------------- helpers
-    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+    def _validate_X(self, X: Any, *, reset: bool, weights: Any = None) -> Any:
+        plain = weights is None and self.missing == "error" and self.absent == "zero"
         X = validate_data(
             self,
             X,
             accept_sparse=("csr", "csc", "coo", "bsr", "lil", "dok", "dia"),
             dtype=[np.float64, np.float32],
             reset=reset,
+            ensure_all_finite=True if plain else "allow-nan",
         )
         if sp.issparse(X):
             from ..backend import to_csr
 
             X = to_csr(X)
-        check_non_negative(X, f"{type(self).__name__} (input X)")
+        if plain:
+            check_non_negative(X, f"{type(self).__name__} (input X)")
         return X
+
+    def _weights(self, X: Any, weights: Any):
+        from .._weights import make_weights
+
+        X, ew = make_weights(
+            X, weights, missing=self.missing, absent=self.absent, whom=type(self).__name__
+        )
+        if ew is None and not (weights is None and self.missing == "error"):
+            check_non_negative(X, f"{type(self).__name__} (input X)")
+        return X, ew
 
     def _resolve_k(self, X: Any, W: Any, H: Any) -> int:
         k = self.n_components
@@ -184,7 +223,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return int(k)
 
     # ---------------------------------------------------------------- fit
-    def fit_transform(self, X: Any, y: Any = None, W: Any = None, H: Any = None) -> np.ndarray:
+    def fit_transform(
+        self, X: Any, y: Any = None, W: Any = None, H: Any = None, weights: Any = None
+    ) -> np.ndarray:
         """Learn the factorization of X and return W.
 
         Parameters
@@ -193,20 +234,23 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         y : ignored
         W, H : arrays, optional
             Custom start when ``init="custom"``.
+        weights : array or sparse matrix of X's shape, optional
+            Entry weights (0 = missing); see Notes.
 
         Returns
         -------
         W : ndarray of shape (n_samples, n_components)
         """
         self._validate_params()
-        X = self._validate_X(X, reset=True)
+        X = self._validate_X(X, reset=True, weights=weights)
         k = self._resolve_k(X, W, H)
         res = fit_factorization(
             X, k, init=self.init, solver=self.solver, beta_loss=self.beta_loss,
             tol=self.tol, max_iter=self.max_iter, max_time=self.max_time,
             n_init=self.n_init, random_state=self.random_state, alpha_W=self.alpha_W,
             alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, verbose=self.verbose,
-            callback=self.callback, stop_rule=self.stop_rule, W=W, H=H, validated=True,
+            callback=self.callback, stop_rule=self.stop_rule, W=W, H=H, weights=weights,
+            missing=self.missing, absent=self.absent, validated=True,
             whom=type(self).__name__, solver_options=self.solver_options,
         )
         self.components_ = res.H
@@ -218,6 +262,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.elapsed_ = res.elapsed
         self.solver_ = res.solver
         self.reconstruction_err_ = float(res.extras["reconstruction_err"])
+        self.W_ = res.W
         return res.W
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> NMF:
@@ -226,43 +271,98 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------------- transform
-    def transform(self, X: Any) -> np.ndarray:
-        """Solve for W ≥ 0 with H = ``components_`` fixed.
+    def transform(self, X: Any, weights: Any = None) -> np.ndarray:
+        """Solve for W ≥ 0 with H = ``components_`` fixed (new samples).
 
-        Frobenius: one exact non-negative least-squares solve (block principal
-        pivoting on the Gram matrices). Other β: multiplicative updates with H
-        fixed, started from a constant W.
+        Frobenius: one exact non-negative least-squares solve per row (block
+        principal pivoting on the Gram matrices; per-row Grams with weights).
+        Other β: multiplicative updates with H fixed, started from a constant W.
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return self._solve_W(X)
+        X = self._validate_X(X, reset=False, weights=weights)
+        X, ew = self._weights(X, weights)
+        return self._solve_W(X, ew)
 
-    def _solve_W(self, X: Any) -> np.ndarray:
-        beta = resolve_beta(self.beta_loss)
-        check_beta_data(X, beta)
-        H = self.components_.astype(X.dtype, copy=False)
-        n_samples = X.shape[0]
-        pen = Penalties.from_alpha(
+    def _penalties(self, n_samples: int, n_features: int) -> Penalties:
+        return Penalties.from_alpha(
             alpha_W=self.alpha_W, alpha_H=self.alpha_H, l1_ratio=self.l1_ratio,
-            n_samples=n_samples, n_features=X.shape[1],
+            n_samples=n_samples, n_features=n_features,
         )
-        k = H.shape[0]
-        if beta == 2:
-            from ..nnls import bpp_nnls
 
-            G = (H @ H.T).astype(np.float64)
-            B = np.asarray(X @ H.T, dtype=np.float64).T
-            Wt = bpp_nnls(G, B, l1=pen.l1_W, l2=pen.l2_W)
-            return np.ascontiguousarray(Wt.T).astype(X.dtype, copy=False)
-        mean = float(X.sum()) / (X.shape[0] * X.shape[1])
-        avg = np.sqrt(max(mean, 0.0) / k) or 1e-3
-        W0 = np.full((n_samples, k), avg, dtype=X.dtype)
-        spec = resolve_solver("mu", beta, sparse=sp.issparse(X), weights=False, penalties=pen)
-        res = spec.func(
-            X, W0, H, beta=beta, penalties=pen, update_H=False, max_iter=self.max_iter,
-            tol=self.tol,
+    def _solve_W(self, X: Any, ew: Any = None) -> np.ndarray:
+        return _solve_coefficients(
+            X, self.components_, ew, resolve_beta(self.beta_loss),
+            self._penalties(X.shape[0], X.shape[1]), self.max_iter, self.tol,
         )
-        return res.W
+
+    def fold_in_features(self, X_cols: Any, weights: Any = None) -> np.ndarray:
+        """Coefficients of new features (columns) with the training W fixed.
+
+        Parameters
+        ----------
+        X_cols : array or sparse matrix of shape (n_samples, n_new)
+            New columns for the training samples (e.g. ratings of new items
+            by the known users).
+        weights : array of X_cols' shape, optional
+
+        Returns
+        -------
+        H_new : ndarray of shape (n_components, n_new)
+            Such that ``X_cols ≈ W_ @ H_new``. One small NNLS solve per
+            column, no refit.
+        """
+        check_is_fitted(self)
+        from sklearn.utils import check_array
+
+        plain = weights is None and self.missing == "error"
+        X_cols = check_array(
+            X_cols, accept_sparse=("csr", "csc", "coo"), dtype=[np.float64, np.float32],
+            ensure_all_finite=True if plain else "allow-nan",
+        )
+        if X_cols.shape[0] != self.W_.shape[0]:
+            raise ValueError(
+                f"X_cols must have one row per training sample ({self.W_.shape[0]}), "
+                f"got {X_cols.shape[0]}"
+            )
+        from ..backend import to_csr
+
+        Xt = to_csr(X_cols.T) if sp.issparse(X_cols) else np.ascontiguousarray(X_cols.T)
+        wt = None
+        if weights is not None:
+            wt = weights.T if sp.issparse(weights) else np.asarray(weights).T
+        Xt, ew = self._weights(Xt, wt)
+        pen = self._penalties(self.W_.shape[0], X_cols.shape[1]).swap()
+        Ht = _solve_coefficients(
+            Xt, self.W_.T, ew, resolve_beta(self.beta_loss), pen, self.max_iter, self.tol
+        )
+        return np.ascontiguousarray(Ht.T)
+
+    def impute(self, X: Any, weights: Any = None) -> np.ndarray:
+        """Return X with its missing entries filled from W H (observed entries unchanged).
+
+        Missing entries are those with weight 0 — from ``weights``, NaN when
+        ``missing="nan"``, or entries not stored when ``absent="missing"``.
+        W comes from :meth:`transform` (one NNLS solve per row).
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False, weights=weights)
+        X, ew = self._weights(X, weights)
+        if ew is None:
+            return X
+        W = self._solve_W(X, ew)
+        out = W @ self.components_
+        if ew.is_pattern:
+            obs = ew.w > 0
+            out[ew.rows[obs], ew.cols[obs]] = ew.x[obs]
+        else:
+            obs = ew.dense > 0
+            Xd = X.toarray() if sp.issparse(X) else X  # dense result requested anyway
+            out[obs] = Xd[obs]
+        return out
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Map W back to data space: ``W @ components_``."""
@@ -275,12 +375,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
         return W @ self.components_
 
-    def score(self, X: Any, y: Any = None) -> float:
-        """Negative β-divergence of X from its reconstruction (higher is better)."""
+    def score(self, X: Any, y: Any = None, weights: Any = None) -> float:
+        """Negative (weighted) β-divergence of X from its reconstruction (higher is better)."""
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        W = self._solve_W(X)
-        return -beta_divergence(X, W, self.components_, resolve_beta(self.beta_loss))
+        X = self._validate_X(X, reset=False, weights=weights)
+        X, ew = self._weights(X, weights)
+        W = self._solve_W(X, ew)
+        return -beta_divergence(X, W, self.components_, resolve_beta(self.beta_loss), weights=ew)
 
     # -------------------------------------------------------- persistence
     def save(self, path: Any) -> None:
@@ -288,3 +389,36 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         from ..io import save_model
 
         save_model(self, path)
+
+
+def _solve_coefficients(
+    X: Any, H: np.ndarray, ew: Any, beta: float, pen: Penalties, max_iter: int, tol: float
+) -> np.ndarray:
+    """W ≥ 0 minimising the (weighted) objective with H fixed."""
+    H = H.astype(X.dtype, copy=False)
+    k = H.shape[0]
+    if beta == 2:
+        if ew is not None:
+            from ..solvers._weighted import weighted_nnls_rows
+
+            W = weighted_nnls_rows(X, H, ew, l1=pen.l1_W, l2=pen.l2_W)
+            return W.astype(X.dtype, copy=False)
+        from ..nnls import bpp_nnls
+
+        G = (H @ H.T).astype(np.float64)
+        B = np.asarray(X @ H.T, dtype=np.float64).T
+        Wt = bpp_nnls(G, B, l1=pen.l1_W, l2=pen.l2_W)
+        return np.ascontiguousarray(Wt.T).astype(X.dtype, copy=False)
+    check_beta_data(X, beta, ew)
+    n = X.shape[0] * X.shape[1]
+    mean = float(X.sum()) / n if n else 0.0
+    avg = np.sqrt(max(mean, 0.0) / k) or 1e-3
+    W0 = np.full((X.shape[0], k), avg, dtype=X.dtype)
+    spec = resolve_solver(
+        "mu", beta, sparse=sp.issparse(X), weights=ew is not None, penalties=pen
+    )
+    res = spec.func(
+        X, W0, H, beta=beta, penalties=pen, weights=ew, update_H=False, max_iter=max_iter,
+        tol=tol,
+    )
+    return res.W

@@ -65,6 +65,7 @@ def alternating_frobenius(
     kernel: Kernel,
     name: str,
     penalties: Penalties | None = None,
+    weights: Any = None,
     update_H: bool = True,
     max_iter: int = 200,
     tol: float = 1e-4,
@@ -75,6 +76,15 @@ def alternating_frobenius(
     progress: bool = False,
     kernel_state: dict | None = None,
 ) -> FitResult:
+    if weights is not None:
+        from ._weighted import weighted_alternating
+
+        return weighted_alternating(
+            X, W, H, weights, kernel=kernel, name=name, penalties=penalties,
+            update_H=update_H, max_iter=max_iter, tol=tol, max_time=max_time,
+            callback=callback, stop_rule=stop_rule, verbose=verbose, progress=progress,
+            kernel_state=kernel_state,
+        )
     pen = penalties or Penalties()
     dtype = W.dtype
     Wt = np.array(W.T, dtype=dtype, order="C")

@@ -18,6 +18,8 @@ __all__ = ["solve_hals"]
     "hals",
     losses=("frobenius",),
     sparse=True,
+    weights=True,
+    weight_losses=("frobenius",),
     description="HALS / coordinate descent, Gillis–Glineur inner repetitions (default)",
 )
 def solve_hals(
@@ -73,6 +75,14 @@ def solve_hals(
     >>> res.loss < 1e-3 * res.loss_history[0]
     True
     """
+    if weights is not None:
+        from ._weighted import weighted_hals
+
+        return weighted_hals(
+            X, W, H, weights, penalties=penalties, update_H=update_H, max_iter=max_iter,
+            tol=tol, max_time=max_time, callback=callback, stop_rule=stop_rule,
+            verbose=verbose, progress=progress,
+        )
     n_samples, n_features = X.shape
     k = W.shape[1]
 

@@ -156,10 +156,72 @@ def mu_update_H(
     return _finish(num, den, H, l1, l2, gamma)
 
 
+def _dense_X(X: Any) -> np.ndarray:
+    if not sp.issparse(X):
+        return X
+    out = np.zeros(X.shape)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    out[rows, X.indices] = X.data
+    return out
+
+
+def _weighted_parts(Xd: Any, W: np.ndarray, H: np.ndarray, beta: float, weights):
+    """``P = M ⊙ X ⊙ Y^(β−2)`` and ``Q = M ⊙ Y^(β−1)`` with ``Y = WH``."""
+    if weights.is_pattern:
+        y = values_at_nonzeros(W, H, weights.csr)
+        if beta < 2:
+            y[y < EPSILON] = EPSILON
+        p = weights.w * weights.x * y ** (beta - 2) if beta != 2 else weights.w * weights.x
+        q = weights.w * y ** (beta - 1) if beta != 2 else weights.w * y
+        csr = weights.csr
+        mk = lambda d: sp.csr_matrix((d, csr.indices, csr.indptr), shape=csr.shape)  # noqa: E731
+        return mk(p), mk(q)
+    Y = W @ H
+    if beta < 2:
+        Y[Y < EPSILON] = EPSILON
+    M = weights.dense
+    if beta == 2:
+        return M * Xd, M * Y
+    return M * Xd * Y ** (beta - 2), M * Y ** (beta - 1)
+
+
+def _weighted_mu(X, W, H, beta, pen, weights, update_H, mon, gamma) -> FitResult:
+    """Weighted multiplicative updates (majorization–minimization for every β)::
+
+        W ← W ⊙ ([(M ⊙ X ⊙ Y^(β−2)) Hᵀ] / [(M ⊙ Y^(β−1)) Hᵀ + l1_W + l2_W W])^γ(β)
+    """
+    from ..losses.weighted import weighted_beta_divergence
+
+    Xd = None if weights.is_pattern else _dense_X(X)
+
+    def objective() -> float:
+        return weighted_beta_divergence(X, W, H, beta, weights) + pen.value(W, H)
+
+    if mon.start(objective()):
+        return mon.result(W, H)
+    while True:
+        P, Q = _weighted_parts(Xd, W, H, beta, weights)
+        W = _finish(np.asarray(P @ H.T), np.asarray(Q @ H.T), W, pen.l1_W, pen.l2_W, gamma)
+        if beta < 1:
+            W[W < _F64_EPS] = 0.0
+        if update_H:
+            P, Q = _weighted_parts(Xd, W, H, beta, weights)
+            num = np.asarray(P.T @ W).T if sp.issparse(P) else W.T @ P
+            den = np.asarray(Q.T @ W).T if sp.issparse(Q) else W.T @ Q
+            H = _finish(num, den, H, pen.l1_H, pen.l2_H, gamma)
+            if beta <= 1:
+                H[H < _F64_EPS] = 0.0
+        if mon.step(W, H, objective()):
+            break
+    return mon.result(W, H)
+
+
 @register_solver(
     "mu",
     losses="any",
     sparse=True,
+    weights=True,
+    weight_losses="any",
     description="multiplicative updates, any beta (Févotte–Idier MM exponent)",
 )
 def solve_mu(
@@ -213,6 +275,10 @@ def solve_mu(
 
         return projected_gradient_norm(X, W, H, beta, pen, update_H=update_H)
 
+    if weights is not None:
+        if stop_rule != "objective":
+            raise ValueError("stop_rule='pgrad' is not available with weights; use 'objective'")
+        return _weighted_mu(X, W, H, beta, pen, weights, update_H, mon, gamma)
     if mon.start(objective(), pgrad if stop_rule == "pgrad" else None):
         return mon.result(W, H)
     while True:
