@@ -199,15 +199,25 @@ def _weighted_mu(X, W, H, beta, pen, weights, update_H, mon, gamma) -> FitResult
 
     if mon.start(objective()):
         return mon.result(W, H)
+    def keep_unobserved(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # a row/column with no observed entry has 0/0: leave it at its value
+        idle = (den == 0) & (num == 0)
+        if idle.any():
+            num[idle] = 1.0
+            den[idle] = 1.0
+        return num, den
+
     while True:
         P, Q = _weighted_parts(Xd, W, H, beta, weights)
-        W = _finish(np.asarray(P @ H.T), np.asarray(Q @ H.T), W, pen.l1_W, pen.l2_W, gamma)
+        num, den = keep_unobserved(np.asarray(P @ H.T), np.asarray(Q @ H.T))
+        W = _finish(num, den, W, pen.l1_W, pen.l2_W, gamma)
         if beta < 1:
             W[W < _F64_EPS] = 0.0
         if update_H:
             P, Q = _weighted_parts(Xd, W, H, beta, weights)
             num = np.asarray(P.T @ W).T if sp.issparse(P) else W.T @ P
             den = np.asarray(Q.T @ W).T if sp.issparse(Q) else W.T @ Q
+            num, den = keep_unobserved(num, den)
             H = _finish(num, den, H, pen.l1_H, pen.l2_H, gamma)
             if beta <= 1:
                 H[H < _F64_EPS] = 0.0
