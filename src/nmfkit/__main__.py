@@ -1,0 +1,6 @@
+"""``python -m nmfkit``: the same as the ``nmfkit`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
