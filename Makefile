@@ -2,6 +2,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# two pytest workers on two cores: one BLAS thread each
+TESTENV := SCIPY_ARRAY_API=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: demo test test-slow lint bench bench-quick clean
 
@@ -16,10 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests
-	SCIPY_ARRAY_API=1 $(BIN)/pytest -q -n 2 -m "not slow"
+	$(TESTENV) $(BIN)/pytest -q -n 2 -m "not slow"
 
 test-slow: $(STAMP)
-	SCIPY_ARRAY_API=1 $(BIN)/pytest -q -n 2 -m slow
+	$(TESTENV) $(BIN)/pytest -q -n 2 -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
