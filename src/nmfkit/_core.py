@@ -139,6 +139,12 @@ def fit_factorization(
             W0c = W0c / np.sqrt(c)
             H0c = H0c / np.sqrt(c)
 
+    init_name = init or "auto"
+    if init_name == "auto" and k <= min(n_samples, n_features):
+        # NNDSVD's exact zeros are fine for solvers that can leave zero; MU cannot,
+        # so it gets the small random fill. (scikit-learn's "nndsvda" fills zeros
+        # with mean(X), which can start far above ½‖X‖², e.g. 320× on digits.)
+        init_name = "nndsvdar" if spec.name == "mu" else "nndsvd"
     rng = check_random_state(random_state)
     seeds = (
         [random_state]
@@ -151,7 +157,7 @@ def fit_factorization(
         if custom:
             W0, H0 = W0c.copy(), H0c.copy()
         else:
-            W0, H0 = initialize(X, k, init or "auto", random_state=seed)
+            W0, H0 = initialize(X, k, init_name, random_state=seed)
         res = spec.func(
             X, W0, H0, beta=beta, penalties=pen, weights=ew, update_H=True,
             max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,

@@ -37,8 +37,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Rank k. ``None`` means n_features; ``"auto"`` takes it from a custom
         W/H when given, else n_features (as in scikit-learn).
     init : {"auto", "random", "nndsvd", "nndsvda", "nndsvdar", "spa", "custom"}, default="auto"
-        Start. ``"auto"``: ``"nndsvda"`` when k ≤ min(n_samples, n_features),
-        else ``"random"``. ``"custom"`` takes ``W`` and ``H`` passed to ``fit``.
+        Start. ``"auto"``: when k ≤ min(n_samples, n_features), ``"nndsvd"``
+        for the solvers that can move entries off zero and ``"nndsvdar"`` for
+        ``"mu"`` (whose zeros would stay zero); else ``"random"``. ``"custom"``
+        takes ``W`` and ``H`` passed to ``fit``.
     solver : str, default="auto"
         A registered solver (see :func:`nmfkit.list_solvers`): ``"hals"``,
         ``"mu"``, ``"anls_bpp"``, ``"active_set"``, ``"pgd"``, ``"nesterov"``.
