@@ -2,7 +2,8 @@
 
 Public API::
 
-    NMF, factorize, FitResult, list_solvers, load, ConvergenceWarning
+    NMF, factorize, FitResult, list_solvers, load, ConvergenceWarning,
+    SeparableNMF, AnchorWordTopics, SymmetricNMF
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ from typing import Any
 
 from ._core import factorize
 from .exceptions import ConvergenceWarning
-from .models import NMF
+from .models import NMF, AnchorWordTopics, SeparableNMF, SymmetricNMF
 from .solvers import FitResult, list_solvers
 
 __version__ = "0.1.0"
 
-__all__ = ["NMF", "ConvergenceWarning", "FitResult", "factorize", "list_solvers", "load"]
+__all__ = [
+    "NMF",
+    "AnchorWordTopics",
+    "ConvergenceWarning",
+    "FitResult",
+    "SeparableNMF",
+    "SymmetricNMF",
+    "factorize",
+    "list_solvers",
+    "load",
+]
 
 
 def load(path: Any):
