@@ -3,8 +3,10 @@
 from .beta import (
     BETA_NAMES,
     EPSILON,
+    GRAM_LOSS_FLOOR,
     beta_divergence,
     check_beta_data,
+    frobenius_direct,
     frobenius_from_grams,
     resolve_beta,
 )
@@ -13,6 +15,8 @@ from .penalties import Penalties
 __all__ = [
     "BETA_NAMES",
     "EPSILON",
+    "GRAM_LOSS_FLOOR",
+    "frobenius_direct",
     "Penalties",
     "beta_divergence",
     "check_beta_data",

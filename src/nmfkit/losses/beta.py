@@ -23,6 +23,8 @@ import scipy.sparse as sp
 from ..backend import row_blocks, squared_norm, values_at_nonzeros
 
 __all__ = [
+    "GRAM_LOSS_FLOOR",
+    "frobenius_direct",
     "BETA_NAMES",
     "EPSILON",
     "resolve_beta",
@@ -113,6 +115,28 @@ def frobenius_from_grams(
     return max(0.5 * (normX2 - 2.0 * cross + quad), 0.0)
 
 
+#: Below this fraction of ½‖X‖², the Gram-form Frobenius loss is dominated by
+#: cancellation error, and the loss is recomputed entry by entry.
+GRAM_LOSS_FLOOR = 1e-9
+
+
+def frobenius_direct(X: Any, W: Any, H: Any) -> float:
+    """``½‖X − WH‖²`` entry by entry, in row blocks (accurate near an exact fit).
+
+    O(n_samples·n_features·k) time even for sparse X, with memory bounded by
+    the block size; used only when the Gram form has lost its accuracy.
+    """
+    W64 = np.asarray(W, dtype=np.float64)
+    H64 = np.asarray(H, dtype=np.float64)
+    total = 0.0
+    for rows in row_blocks(X.shape[0], X.shape[1]):
+        xb = X[rows]
+        xb = xb.toarray() if sp.issparse(xb) else np.asarray(xb, dtype=np.float64)  # one block
+        R = xb - W64[rows] @ H64
+        total += float(np.vdot(R, R))
+    return 0.5 * total
+
+
 def _elementwise(x: np.ndarray, y: np.ndarray, beta: float) -> float:
     """Sum of the β-divergence over matching entries (x > EPSILON only)."""
     x = np.asarray(x, dtype=np.float64).ravel()
@@ -174,7 +198,10 @@ def beta_divergence(
             cross = float(np.vdot(XHt, W64))
             H64 = H.astype(np.float64, copy=False)
             quad = float(np.vdot(W64.T @ W64, H64 @ H64.T))
-            return max(0.5 * (normX2 - 2 * cross + quad), 0.0)
+            loss = 0.5 * (normX2 - 2 * cross + quad)
+            if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:
+                return frobenius_direct(X, W, H)
+            return loss
         total = 0.0
         for rows in row_blocks(X.shape[0], X.shape[1]):
             R = np.asarray(X[rows], dtype=np.float64) - W[rows].astype(np.float64) @ H.astype(

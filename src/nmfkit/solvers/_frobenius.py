@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backend import squared_norm
-from ..losses import Penalties, frobenius_from_grams
+from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
 from ._result import FitResult
 from ._stopping import Monitor
 
@@ -122,10 +122,16 @@ def alternating_frobenius(
             s += projected_gradient_sq(H, BH, WtW_, pen.l1_H, pen.l2_H)
         return s**0.5
 
+    def data_loss(WtX: np.ndarray, WtW: np.ndarray, HHt: np.ndarray) -> float:
+        loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt)
+        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+            loss = frobenius_direct(X, Wt.T, H)
+        return loss
+
     HHt = H @ H.T
     WtX = _products_H(X, Wt)
     WtW = Wt @ Wt.T
-    loss0 = frobenius_from_grams(normX2, WtX, H, WtW, HHt) + pen.value(Wt.T, H)
+    loss0 = data_loss(WtX, WtW, HHt) + pen.value(Wt.T, H)
     if mon.start(loss0, pgrad if stop_rule == "pgrad" else None):
         return mon.result(np.ascontiguousarray(Wt.T), H)
 
@@ -137,7 +143,7 @@ def alternating_frobenius(
         if update_H:
             H = kernel(H, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
             HHt = H @ H.T
-        loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt) + pen.value(Wt.T, H)
+        loss = data_loss(WtX, WtW, HHt) + pen.value(Wt.T, H)
         if mon.step(Wt.T, H, loss, pgrad):
             break
     return mon.result(np.ascontiguousarray(Wt.T), H, **state.get("extras", {}))

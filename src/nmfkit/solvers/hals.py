@@ -72,7 +72,7 @@ def solve_hals(
     >>> X = rng.random((30, 4)) @ rng.random((4, 20))
     >>> W0, H0 = rng.random((30, 4)), rng.random((4, 20))
     >>> res = solve_hals(X, W0, H0, max_iter=300, tol=0)
-    >>> res.loss < 1e-3 * res.loss_history[0]
+    >>> bool(res.loss < 1e-3 * res.loss_history[0])
     True
     """
     if weights is not None:

@@ -23,7 +23,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backend import row_blocks, squared_norm, values_at_nonzeros
-from ..losses import EPSILON, Penalties, beta_divergence, frobenius_from_grams
+from ..losses import (
+    EPSILON,
+    GRAM_LOSS_FLOOR,
+    Penalties,
+    beta_divergence,
+    frobenius_direct,
+    frobenius_from_grams,
+)
 from ._registry import register_solver
 from ._result import FitResult
 from ._stopping import Monitor
@@ -301,7 +308,10 @@ def solve_mu(
                 WtW = W.T @ W
                 den = WtW @ H
                 H = _finish(WtX.copy(), den, H, pen.l1_H, pen.l2_H, gamma)
-                loss = frobenius_from_grams(normX2, WtX, H, WtW) + pen.value(W, H)
+                loss = frobenius_from_grams(normX2, WtX, H, WtW)
+                if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:
+                    loss = frobenius_direct(X, W, H)
+                loss += pen.value(W, H)
             else:
                 mu_update_H(X, W, H, beta, pen.l1_H, pen.l2_H, gamma)
                 if beta <= 1:
