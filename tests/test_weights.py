@@ -59,7 +59,7 @@ def _missing_case(seed=0):
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_imputation_of_planted_matrix(solver):
     X, Xm, mask, weights = _missing_case()
-    iters = {"mu": 4000, "pgd": 1500, "nesterov": 1500, "hals": 2000}.get(solver, 800)
+    iters = {"mu": 4000, "pgd": 1500, "nesterov": 1500}.get(solver, 2000)
     init = "random" if solver == "mu" else "nndsvda"
     model = NMF(4, solver=solver, init=init, random_state=0, tol=0, max_iter=iters)
     model.fit(Xm, weights=weights)
@@ -77,7 +77,7 @@ def test_imputation_with_missing_nan(solver):
     X, Xm, mask, _ = _missing_case(1)
     Xn = X.copy()
     Xn[mask] = np.nan
-    model = NMF(4, solver=solver, missing="nan", random_state=0, tol=0, max_iter=2000)
+    model = NMF(4, solver=solver, missing="nan", random_state=0, tol=0, max_iter=3000)
     model.fit(Xn)
     filled = model.impute(Xn)
     assert np.isfinite(filled).all()
