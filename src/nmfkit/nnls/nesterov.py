@@ -56,7 +56,9 @@ def nesterov_nnls(
     threshold; NeNMF's outer loop sets it relative to the initial projected
     gradient and adapts it, see :func:`nmfkit.solvers.nesterov.solve_nesterov`)
     or below the round-off level of the computed gradient,
-    ``ε_mach·((‖G‖_F + l2)‖A‖_F + ‖B‖_F)``, whichever is larger.
+    ``ε_mach·((‖G‖_F + l2)‖A‖_F + ‖B‖_F)``, whichever is larger. When
+    ``A0`` is already below that round-off level, it is returned at once
+    (``n_iter = 0``).
     NeNMF evaluates the rule at the extrapolated point ``Z``; here it is
     evaluated at ``A_j``, the point returned. Rows whose Gram diagonal
     ``G[t, t] + l2`` is 0 (dead components) are left unchanged.
@@ -133,8 +135,17 @@ def nesterov_nnls(
     eps = float(np.finfo(dtype).eps)
     normG = float(np.linalg.norm(G)) + l2
     normB = float(np.linalg.norm(B))
+    def projected_norm(grad: np.ndarray) -> float:
+        pg = np.where(A > 0, grad, np.minimum(grad, 0.0))
+        return math.sqrt(float(np.vdot(pg, pg)))
+
+    def noise_floor() -> float:
+        return eps * (normG * float(np.linalg.norm(A)) + normB)
+
     GA = G @ A
     grad = gradient(GA, A)
+    if projected_norm(grad) <= noise_floor():
+        return A, 0  # already optimal to round-off: iterating cannot help
     Z, GZ = A, GA
     t = 1.0
     n_iter = 0
@@ -164,9 +175,6 @@ def nesterov_nnls(
             t = t_next
         A, GA = Y, GY
         grad = gradient(GA, A)
-        if n_iter >= min_iter:
-            pg = np.where(A > 0, grad, np.minimum(grad, 0.0))
-            floor = eps * (normG * float(np.linalg.norm(A)) + normB)
-            if math.sqrt(float(np.vdot(pg, pg))) <= max(tol, floor):
-                break
+        if n_iter >= min_iter and projected_norm(grad) <= max(tol, noise_floor()):
+            break
     return A, n_iter
