@@ -59,7 +59,7 @@ def _missing_case(seed=0):
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_imputation_of_planted_matrix(solver):
     X, Xm, mask, weights = _missing_case()
-    iters = {"mu": 4000, "pgd": 1500, "nesterov": 1500}.get(solver, 2000)
+    iters = {"mu": 4000, "pgd": 2500, "nesterov": 1500}.get(solver, 2000)
     init = "random" if solver == "mu" else "nndsvda"
     model = NMF(4, solver=solver, init=init, random_state=0, tol=0, max_iter=iters)
     model.fit(Xm, weights=weights)

@@ -39,6 +39,7 @@ class SolverSpec:
     weight_losses: tuple[str, ...] | str = ()
     penalties: tuple[str, ...] = ("l1", "l2")
     description: str = ""
+    weight_method: str = ""
 
     def supports_beta(self, beta: float) -> bool:
         if self.losses == ANY_BETA:
@@ -63,6 +64,7 @@ class SolverSpec:
             ),
             "penalties": list(self.penalties),
             "description": self.description,
+            "weight_method": self.weight_method,
         }
 
 
@@ -84,12 +86,18 @@ def register_solver(
     weight_losses: tuple[str, ...] | str = (),
     penalties: tuple[str, ...] = ("l1", "l2"),
     description: str = "",
+    weight_method: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering a solver function under ``name``."""
+    """Decorator registering a solver function under ``name``.
+
+    ``weight_method`` says how the solver handles entry weights and at what
+    cost (it goes into the generated compatibility table).
+    """
 
     def deco(func: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRY[name] = SolverSpec(
-            name, func, losses, sparse, weights, weight_losses, penalties, description
+            name, func, losses, sparse, weights, weight_losses, penalties, description,
+            weight_method,
         )
         return func
 
@@ -175,11 +183,15 @@ def auto_solver(beta: float, *, sparse: bool = False, weights: bool = False) -> 
 
 
 def compatibility_table() -> str:
-    """Markdown table of solver capabilities, generated from the flags."""
+    """Markdown table of solver capabilities, generated from the flags.
+
+    The README's table is this function's output (a test checks they agree).
+    """
     _ensure_loaded()
     lines = [
-        "| solver | losses | sparse X | weights | penalties | description |",
-        "|---|---|---|---|---|---|",
+        "| solver | losses | sparse X | weights | weighted path (cost per iteration) "
+        "| penalties | description |",
+        "|---|---|---|---|---|---|---|",
     ]
     for d in list_solvers():
         losses = d["losses"] if isinstance(d["losses"], str) else ", ".join(d["losses"])
@@ -190,6 +202,6 @@ def compatibility_table() -> str:
             w = "no"
         lines.append(
             f"| `{d['name']}` | {losses} | {'yes' if d['sparse'] else 'no'} | {w} | "
-            f"{', '.join(d['penalties'])} | {d['description']} |"
+            f"{d['weight_method'] or '—'} | {', '.join(d['penalties'])} | {d['description']} |"
         )
     return "\n".join(lines)

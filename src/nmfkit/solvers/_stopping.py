@@ -135,7 +135,7 @@ class Monitor:
                 stop = self.callback(IterationState(self.n_iter, W, H, float(loss), elapsed))
             except StopIteration:
                 stop = True
-            if stop is True:
+            if stop is not None and bool(stop):
                 self.stop_reason = "callback"
                 return True
         if loss == 0.0:

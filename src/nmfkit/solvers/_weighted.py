@@ -35,7 +35,13 @@ from ..losses import Penalties
 from ._result import FitResult
 from ._stopping import Monitor
 
-__all__ = ["weighted_hals", "weighted_alternating", "dense_residual"]
+__all__ = ["weighted_hals", "weighted_alternating", "dense_residual", "GRAM_KERNEL_WEIGHTS"]
+
+#: How the Gram-kernel solvers handle weights (for the registry's table).
+GRAM_KERNEL_WEIGHTS = (
+    "dense weights: EM majorization step, O(mnk); sparse weights: per-row Grams, "
+    "O(nnz·k² + (m+n)·k³)"
+)
 
 
 def dense_residual(X: Any, W: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -251,16 +257,24 @@ def weighted_alternating(
             total += float(np.sum(M[rows] * R[rows] ** 2))
         return 0.5 * total + pen.value(W, H)
 
+    # rows of W / columns of H with no observed entry keep their value (documented)
+    idle_rows = ~np.any(M > 0, axis=1)
+    idle_cols = ~np.any(M > 0, axis=0)
+
     Xt, R = surrogate_data(W, H)
     if mon.start(loss_from(R)):
         return mon.result(W, H)
     Wt = np.ascontiguousarray(W.T)
     while True:
+        old = Wt[:, idle_rows]
         Wt = kernel(Wt, H @ Xt.T, H @ H.T, l1=pen_c.l1_W, l2=pen_c.l2_W, side="W", state=state)
+        Wt[:, idle_rows] = old
         W = Wt.T
         if update_H:
             Xt, _ = surrogate_data(W, H)
+            old = H[:, idle_cols]
             H = kernel(H, Wt @ Xt, Wt @ Wt.T, l1=pen_c.l1_H, l2=pen_c.l2_H, side="H", state=state)
+            H[:, idle_cols] = old
         Xt, R = surrogate_data(W, H)
         if mon.step(W, H, loss_from(R)):
             break

@@ -32,6 +32,7 @@ from ..nnls import active_set_nnls, bpp_nnls
 from ._frobenius import alternating_frobenius
 from ._registry import register_solver
 from ._result import FitResult
+from ._weighted import GRAM_KERNEL_WEIGHTS
 
 __all__ = ["solve_anls_bpp", "solve_active_set"]
 
@@ -77,6 +78,7 @@ def _run(
     sparse=True,
     weights=True,
     weight_losses=("frobenius",),
+    weight_method=GRAM_KERNEL_WEIGHTS,
     description="ANLS with block principal pivoting (Kim & Park)",
 )
 def solve_anls_bpp(
@@ -136,6 +138,7 @@ def solve_anls_bpp(
     sparse=True,
     weights=True,
     weight_losses=("frobenius",),
+    weight_method=GRAM_KERNEL_WEIGHTS,
     description="ANLS with Lawson–Hanson active set on the Gram matrices",
 )
 def solve_active_set(

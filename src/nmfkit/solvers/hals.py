@@ -20,6 +20,8 @@ __all__ = ["solve_hals"]
     sparse=True,
     weights=True,
     weight_losses=("frobenius",),
+    weight_method="exact weighted coordinate descent on the residual; "
+    "dense weights O(mnk), sparse weights O(nnz·k)",
     description="HALS / coordinate descent, Gillis–Glineur inner repetitions (default)",
 )
 def solve_hals(

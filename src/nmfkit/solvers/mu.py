@@ -239,6 +239,8 @@ def _weighted_mu(X, W, H, beta, pen, weights, update_H, mon, gamma) -> FitResult
     sparse=True,
     weights=True,
     weight_losses="any",
+    weight_method="weighted multiplicative updates (MM for every beta); "
+    "dense weights O(mnk), sparse weights O(nnz·k)",
     description="multiplicative updates, any beta (Févotte–Idier MM exponent)",
 )
 def solve_mu(

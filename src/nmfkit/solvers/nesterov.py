@@ -12,6 +12,7 @@ from ..nnls import nesterov_nnls
 from ._frobenius import alternating_frobenius
 from ._registry import register_solver
 from ._result import FitResult
+from ._weighted import GRAM_KERNEL_WEIGHTS
 
 __all__ = ["solve_nesterov"]
 
@@ -25,6 +26,9 @@ def _projected_sq(A: np.ndarray, grad: np.ndarray) -> float:
     "nesterov",
     losses=("frobenius",),
     sparse=True,
+    weights=True,
+    weight_losses=("frobenius",),
+    weight_method=GRAM_KERNEL_WEIGHTS,
     description="NeNMF optimal gradient, Guan et al. 2012",
 )
 def solve_nesterov(
@@ -104,7 +108,13 @@ def solve_nesterov(
         info = state["extras"]
         tol_key = f"inner_tol_{side}"
         A, n = nesterov_nnls(
-            G, B, A, l1=l1, l2=l2, min_iter=inner_min_iter, max_iter=inner_max_iter,
+            G,
+            B,
+            A,
+            l1=l1,
+            l2=l2,
+            min_iter=inner_min_iter,
+            max_iter=inner_max_iter,
             tol=info[tol_key],
         )
         info[f"inner_iter_{side}"] += n
@@ -113,7 +123,20 @@ def solve_nesterov(
         return A
 
     return alternating_frobenius(
-        X, W, H, kernel=kernel, name="nesterov", penalties=pen, update_H=update_H,
-        max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
-        stop_rule=stop_rule, verbose=verbose, progress=progress, kernel_state=state,
+        X,
+        W,
+        H,
+        kernel=kernel,
+        name="nesterov",
+        penalties=pen,
+        weights=weights,
+        update_H=update_H,
+        max_iter=max_iter,
+        tol=tol,
+        max_time=max_time,
+        callback=callback,
+        stop_rule=stop_rule,
+        verbose=verbose,
+        progress=progress,
+        kernel_state=state,
     )

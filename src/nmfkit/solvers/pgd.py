@@ -12,6 +12,7 @@ from ..nnls import pgd_nnls
 from ._frobenius import alternating_frobenius
 from ._registry import register_solver
 from ._result import FitResult
+from ._weighted import GRAM_KERNEL_WEIGHTS
 
 __all__ = ["solve_pgd"]
 
@@ -20,6 +21,9 @@ __all__ = ["solve_pgd"]
     "pgd",
     losses=("frobenius",),
     sparse=True,
+    weights=True,
+    weight_losses=("frobenius",),
+    weight_method=GRAM_KERNEL_WEIGHTS,
     description="projected gradient, Lin 2007",
 )
 def solve_pgd(
@@ -103,7 +107,20 @@ def solve_pgd(
         return A
 
     return alternating_frobenius(
-        X, W, H, kernel=kernel, name="pgd", penalties=pen, update_H=update_H,
-        max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
-        stop_rule=stop_rule, verbose=verbose, progress=progress, kernel_state=state,
+        X,
+        W,
+        H,
+        kernel=kernel,
+        name="pgd",
+        penalties=pen,
+        weights=weights,
+        update_H=update_H,
+        max_iter=max_iter,
+        tol=tol,
+        max_time=max_time,
+        callback=callback,
+        stop_rule=stop_rule,
+        verbose=verbose,
+        progress=progress,
+        kernel_state=state,
     )
