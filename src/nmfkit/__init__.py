@@ -3,7 +3,8 @@
 Public API::
 
     NMF, factorize, FitResult, list_solvers, load, ConvergenceWarning,
-    SeparableNMF, AnchorWordTopics, SymmetricNMF
+    SeparableNMF, AnchorWordTopics, SymmetricNMF, SequentialNMF,
+    HierarchicalNMF, select_rank, RankSelection, metrics
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from typing import Any
 
 from ._core import factorize
 from .exceptions import ConvergenceWarning
-from .models import NMF, AnchorWordTopics, SeparableNMF, SymmetricNMF
+from . import metrics
+from .models import (
+    NMF,
+    AnchorWordTopics,
+    HierarchicalNMF,
+    SeparableNMF,
+    SequentialNMF,
+    SymmetricNMF,
+)
+from .selection import RankSelection, select_rank
 from .solvers import FitResult, list_solvers
 
 __version__ = "0.1.0"
@@ -22,11 +32,16 @@ __all__ = [
     "AnchorWordTopics",
     "ConvergenceWarning",
     "FitResult",
+    "HierarchicalNMF",
+    "RankSelection",
     "SeparableNMF",
+    "SequentialNMF",
     "SymmetricNMF",
     "factorize",
     "list_solvers",
     "load",
+    "metrics",
+    "select_rank",
 ]
 
 
