@@ -4,20 +4,24 @@ Public API::
 
     NMF, factorize, FitResult, list_solvers, load, ConvergenceWarning,
     SeparableNMF, AnchorWordTopics, SymmetricNMF, SequentialNMF,
-    HierarchicalNMF, select_rank, RankSelection, metrics
+    HierarchicalNMF, OrthogonalNMF, ConvexNMF, SemiNMF, select_rank,
+    RankSelection, metrics
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import metrics
 from ._core import factorize
 from .exceptions import ConvergenceWarning
-from . import metrics
 from .models import (
     NMF,
     AnchorWordTopics,
+    ConvexNMF,
     HierarchicalNMF,
+    OrthogonalNMF,
+    SemiNMF,
     SeparableNMF,
     SequentialNMF,
     SymmetricNMF,
@@ -31,9 +35,12 @@ __all__ = [
     "NMF",
     "AnchorWordTopics",
     "ConvergenceWarning",
+    "ConvexNMF",
     "FitResult",
     "HierarchicalNMF",
+    "OrthogonalNMF",
     "RankSelection",
+    "SemiNMF",
     "SeparableNMF",
     "SequentialNMF",
     "SymmetricNMF",
