@@ -26,5 +26,25 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 
+# Benchmarks against peer libraries (benchmarks/README.md). The peers go into
+# .venv here, not through pyproject: torch is pinned to the CPU build on local
+# disk, and nmf-torch is installed without its dependencies so that its
+# unpinned torch requirement cannot pull a CUDA build. nimfa needs NumPy < 2
+# and gets its own venv; when that cannot be set up it is reported as not
+# runnable with the error. BENCH_ARGS passes options to run.py.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet --no-deps nmf-torch
+	@benchmarks/out/nimfa-venv/bin/python -c 'import nimfa' 2>/dev/null || { mkdir -p benchmarks/out && rm -rf benchmarks/out/nimfa-venv && { $(PY) -m venv benchmarks/out/nimfa-venv && benchmarks/out/nimfa-venv/bin/pip install 'numpy<2' nimfa threadpoolctl; } > benchmarks/out/nimfa-install.log 2>&1; } || { rm -rf benchmarks/out/nimfa-venv; echo "nimfa could not be installed (benchmarks/out/nimfa-install.log); it will be reported as not runnable"; }
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet --no-deps nmf-torch
+	@benchmarks/out/nimfa-venv/bin/python -c 'import nimfa' 2>/dev/null || { mkdir -p benchmarks/out && rm -rf benchmarks/out/nimfa-venv && { $(PY) -m venv benchmarks/out/nimfa-venv && benchmarks/out/nimfa-venv/bin/pip install 'numpy<2' nimfa threadpoolctl; } > benchmarks/out/nimfa-install.log 2>&1; } || { rm -rf benchmarks/out/nimfa-venv; echo "nimfa could not be installed (benchmarks/out/nimfa-install.log); it will be reported as not runnable"; }
+	$(BIN)/python benchmarks/run.py --quick $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) nmfkit-demo .pytest_cache
