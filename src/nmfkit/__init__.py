@@ -14,6 +14,7 @@ from typing import Any
 
 from . import metrics
 from ._core import factorize
+from .checkpoint import resume
 from .exceptions import ConvergenceWarning
 from .models import (
     NMF,
@@ -48,6 +49,7 @@ __all__ = [
     "list_solvers",
     "load",
     "metrics",
+    "resume",
     "select_rank",
 ]
 
