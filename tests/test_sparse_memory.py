@@ -13,7 +13,12 @@ import nmfkit
 def test_sparse_fit_memory_ceiling(beta_loss):
     m, n = 40_000, 20_000  # dense float64 form: 6.4 GB
     dense_bytes = m * n * 8
-    X = sp.random(m, n, density=2e-4, format="csr", random_state=0, dtype=np.float64)
+    # (scipy.sparse.random would draw from all m·n positions: 6 GB of scratch)
+    rng = np.random.default_rng(0)
+    nnz = int(2e-4 * m * n)
+    X = sp.csr_matrix(
+        (rng.random(nnz), (rng.integers(0, m, nnz), rng.integers(0, n, nnz))), shape=(m, n)
+    )
     tracemalloc.start()
     try:
         res = nmfkit.factorize(X, 5, beta_loss=beta_loss, init="random", random_state=0,
