@@ -141,9 +141,10 @@ def make_weights(
         raise ValueError(f"absent must be one of {ABSENT_OPTIONS}, got {absent!r}")
     m, n = X.shape
     is_sp = sp.issparse(X)
-    if absent == "missing" and not is_sp:
+    if absent == "missing" and not is_sp and weights is None:
         raise ValueError(
-            "absent='missing' applies to sparse X only (dense X has no absent entries)"
+            "absent='missing' applies to sparse X only (dense X has no absent entries); "
+            "pass weights= (0 = missing) with dense X"
         )
     if missing == "nan" and is_sp:
         raise ValueError(

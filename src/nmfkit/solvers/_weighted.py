@@ -92,9 +92,21 @@ def weighted_hals(
     k = W.shape[1]
     mon = _monitor(name, tol, max_iter, max_time, callback, stop_rule, verbose, progress)
 
+    def coord(num, d, old, l1, l2):
+        # exact minimiser of ½d·x² − (num)x + l1·x + ½l2·x² over x ≥ 0; no data (d = 0):
+        # the penalty's minimiser (0) when there is a penalty, else unchanged
+        den = d + l2
+        upd = np.maximum(num - l1, 0.0) / np.where(den > 0, den, 1.0)
+        idle = old if not (l1 or l2) else np.zeros_like(old)
+        return np.where(d > 0, upd, idle)
+
     if weights.is_pattern:
         wv, rows, cols = weights.w, weights.rows, weights.cols
-        m, n = weights.shape
+        csr = weights.csr
+        Mw = sp.csr_matrix((wv, csr.indices, csr.indptr), shape=csr.shape)
+        MwT = Mw.T.tocsr()
+        # residual-weighted matrix sharing Mw's structure; its data is refreshed in place
+        WR = sp.csr_matrix((np.empty_like(wv), csr.indices, csr.indptr), shape=csr.shape)
         r = weights.x - values_at_nonzeros(W, H, weights.csr)
 
         def loss() -> float:
@@ -104,23 +116,21 @@ def weighted_hals(
             return mon.result(W, H)
         while True:
             for t in range(k):
-                h = H[t, cols]
-                d = np.bincount(rows, wv * h * h, minlength=m)
-                num = np.bincount(rows, wv * r * h, minlength=m) + W[:, t] * d - pen.l1_W
-                den = d + pen.l2_W
+                h = H[t]
+                d = Mw @ (h * h)
+                np.multiply(wv, r, out=WR.data)
                 old = W[:, t].copy()
-                new = np.where(d > 0, np.maximum(num, 0.0) / np.where(den > 0, den, 1.0), old)
-                r -= (new - old)[rows] * h
+                new = coord(WR @ h + old * d, d, old, pen.l1_W, pen.l2_W)
+                r -= (new - old)[rows] * h[cols]
                 W[:, t] = new
             if update_H:
                 for t in range(k):
-                    w = W[rows, t]
-                    d = np.bincount(cols, wv * w * w, minlength=n)
-                    num = np.bincount(cols, wv * r * w, minlength=n) + H[t] * d - pen.l1_H
-                    den = d + pen.l2_H
+                    w = W[:, t]
+                    d = MwT @ (w * w)
+                    np.multiply(wv, r, out=WR.data)
                     old = H[t].copy()
-                    new = np.where(d > 0, np.maximum(num, 0.0) / np.where(den > 0, den, 1.0), old)
-                    r -= (new - old)[cols] * w
+                    new = coord(WR.T @ w + old * d, d, old, pen.l1_H, pen.l2_H)
+                    r -= (new - old)[cols] * w[rows]
                     H[t] = new
             if mon.step(W, H, loss()):
                 break
@@ -138,21 +148,17 @@ def weighted_hals(
         for t in range(k):
             h = H[t]
             d = M @ (h * h)
-            num = (M * R) @ h + W[:, t] * d - pen.l1_W
-            den = d + pen.l2_W
             old = W[:, t].copy()
-            new = np.where(d > 0, np.maximum(num, 0.0) / np.where(den > 0, den, 1.0), old)
-            R -= np.outer(new - old, h)
+            new = coord(np.einsum("ij,ij,j->i", M, R, h) + old * d, d, old, pen.l1_W, pen.l2_W)
+            R -= (new - old)[:, None] * h
             W[:, t] = new
         if update_H:
             for t in range(k):
                 w = W[:, t]
                 d = (w * w) @ M
-                num = w @ (M * R) + H[t] * d - pen.l1_H
-                den = d + pen.l2_H
                 old = H[t].copy()
-                new = np.where(d > 0, np.maximum(num, 0.0) / np.where(den > 0, den, 1.0), old)
-                R -= np.outer(w, new - old)
+                new = coord(np.einsum("ij,ij,i->j", M, R, w) + old * d, d, old, pen.l1_H, pen.l2_H)
+                R -= w[:, None] * (new - old)
                 H[t] = new
         if mon.step(W, H, loss_dense()):
             break
@@ -268,13 +274,13 @@ def weighted_alternating(
     while True:
         old = Wt[:, idle_rows]
         Wt = kernel(Wt, H @ Xt.T, H @ H.T, l1=pen_c.l1_W, l2=pen_c.l2_W, side="W", state=state)
-        Wt[:, idle_rows] = old
+        Wt[:, idle_rows] = 0.0 if pen.has_W else old
         W = Wt.T
         if update_H:
             Xt, _ = surrogate_data(W, H)
             old = H[:, idle_cols]
             H = kernel(H, Wt @ Xt, Wt @ Wt.T, l1=pen_c.l1_H, l2=pen_c.l2_H, side="H", state=state)
-            H[:, idle_cols] = old
+            H[:, idle_cols] = 0.0 if pen.has_H else old
         Xt, R = surrogate_data(W, H)
         if mon.step(W, H, loss_from(R)):
             break
@@ -313,10 +319,22 @@ def weighted_nnls_rows(
             Gb = np.einsum("kj,ij,lj->ikl", H, Mb, H, optimize=True)
             Bb = (Mb * xb) @ H.T
             blocks.append((rows, Gb, Bb))
+    eye = np.eye(k)
     for rows, G, B in blocks:
         idx = np.arange(m)[rows]
-        for j, i in enumerate(idx):
-            if not G[j].any():
-                continue
-            out[i] = bpp_nnls(G[j], B[j][:, None], l1=l1, l2=l2)[:, 0]
+        live = np.any(G.reshape(len(idx), -1) != 0, axis=1)
+        Gp = G[live] + l2 * eye
+        Bp = B[live] - l1
+        # most rows' unconstrained optimum is already non-negative (then it is the NNLS
+        # solution); only the others need the pivoting solver
+        try:
+            sol = np.linalg.solve(Gp, Bp[..., None])[..., 0]
+            ok = np.all(sol >= 0, axis=1) & np.all(np.isfinite(sol), axis=1)
+        except np.linalg.LinAlgError:
+            sol = np.zeros_like(Bp)
+            ok = np.zeros(len(Bp), dtype=bool)
+        live_idx = idx[live]
+        out[live_idx[ok]] = sol[ok]
+        for j in np.flatnonzero(~ok):
+            out[live_idx[j]] = bpp_nnls(Gp[j], Bp[j][:, None])[:, 0]
     return out
