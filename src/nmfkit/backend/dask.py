@@ -10,7 +10,9 @@ Layout (1-D, by rows)
     :func:`nmfkit.solvers._blockwise.block_w_step` — the W-update of its rows
     by the same :mod:`nmfkit.nnls` kernel as the in-memory solver, and its
     contributions ``W_iᵀX_i`` (k × n_features) and ``W_iᵀW_i`` (k × k) — and
-    these are added up by a tree of sum tasks (``split_every`` at a time).
+    these are added up by a tree of sum tasks (``split_every`` at a time)
+    whose leaves are ordered by the worker holding each block (with
+    dask.distributed), so each worker first sums its own blocks.
     The client receives only the two sums, updates H (k × n_features) with
     the kernel, computes the objective from the Gram matrices and sends the
     new H out with the next iteration's tasks. No task takes more than one
@@ -300,6 +302,25 @@ class _DaskFit:
         self.split_every = max(2, int(split_every))
         self.fit_id = uuid.uuid4().hex[:10]
         self.X_blocks = _row_blocks(X, self.dtype, self.blas, self.fit_id)
+        #: leaf order of the reduction trees (blocks on the same worker next to each other)
+        self.order = list(range(len(self.X_blocks)))
+
+    def locate_blocks(self) -> None:
+        """With dask.distributed, order the tree leaves by the worker holding each X block,
+        so that a worker sums its own blocks before anything crosses the network."""
+        try:
+            from distributed import default_client, wait
+
+            client = default_client()
+        except (ImportError, ValueError):
+            return
+        futures = [b.__dask_graph__()[b.key] for b in self.X_blocks]
+        if not all(hasattr(f, "key") and hasattr(f, "status") for f in futures):
+            return
+        wait(futures)
+        where = client.who_has(futures)
+        home = [min(where.get(f.key, [""]) or [""]) for f in futures]
+        self.order = sorted(range(len(home)), key=lambda i: (home[i], i))
 
     @property
     def n_blocks(self) -> int:
@@ -342,7 +363,8 @@ class _DaskFit:
             )
             W_new.append(out[0])
             G.append(out[1])
-        return W_new, _tree(G, _sum_tuples, self.split_every, f"nmf-G-{self.fit_id}-{t}")
+        leaves = [G[i] for i in self.order]
+        return W_new, _tree(leaves, _sum_tuples, self.split_every, f"nmf-G-{self.fit_id}-{t}")
 
     def direct_loss(self, Wt_blocks: list, H: np.ndarray, t: int) -> Any:
         from dask import delayed
@@ -486,6 +508,7 @@ def fit_dask(
     try:
         # X's blocks stay where they are made; their lineage is X's own graph.
         plan.X_blocks = list(dask.persist(*plan.X_blocks))
+        plan.locate_blocks()
         Wt_blocks: list = plan.split_W(W)
         stats, grams = plan.first_pass(None if _resume is not None else Wt_blocks)
         if grams is None:
