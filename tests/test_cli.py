@@ -365,3 +365,153 @@ def test_demo_report(tmp_path, capsys):
     assert 0 < summary["relative_error"] < 0.5
     assert str(summary["n_iter"]) in page
     assert "matplotlib" in summary["versions"]
+
+
+# --------------------------------------------------------------------------- rank
+
+
+@pytest.fixture(scope="module")
+def rank_csv(tmp_path_factory):
+    """A small CSV with sample names: 30 samples in 3 groups, 12 features, 1% noise."""
+    rng = np.random.default_rng(5)
+    W = 0.1 * rng.random((30, 3))
+    W[np.arange(30), np.arange(30) % 3] = rng.uniform(1, 2, 30)
+    H = rng.random((3, 12)) * (rng.random((3, 12)) < 0.6)
+    H[np.arange(3), np.arange(3)] = 1.0
+    X = W @ H
+    X = np.maximum(X + 0.01 * X.std() * rng.standard_normal(X.shape), 0)
+    path = tmp_path_factory.mktemp("rank") / "small.csv"
+    lines = ["sample," + ",".join(f"f{j}" for j in range(12))]
+    lines += [f"s{i}," + ",".join(repr(v) for v in row) for i, row in enumerate(X.tolist())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("method", ["consensus", "frv", "cv"])
+def test_rank_end_to_end(tmp_path, rank_csv, method, capsys):
+    from matplotlib.image import imread
+
+    out = tmp_path / "sel"
+    status = main(["rank", str(rank_csv), "--ks", "2:5", "--method", method, "--n-runs", "3",
+                   "--seed", "0", "--max-iter", "300", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Traceback" not in captured.err
+    lines = captured.out.splitlines()
+    assert "best k = 3" in captured.out
+    # the table: a header, one row per k (2..5 inclusive), the best one starred
+    rows = [line for line in lines if line.lstrip("* ").split(" ")[0] in {"2", "3", "4", "5"}]
+    assert len(rows) == 4 and rows[1].startswith("*")
+
+    expected = {"rank.json", "rank.csv", "rank.png"}
+    if method == "consensus":
+        expected.add("consensus.png")
+    assert {p.name for p in out.iterdir()} == expected  # and no temporary files
+
+    record = json.loads((out / "rank.json").read_text())
+    assert record["method"] == method and record["best_k"] == 3
+    assert record["ks"] == [2, 3, 4, 5]
+    assert record["table"]["k"] == [2, 3, 4, 5]
+    assert record["input"]["n_samples"] == 30 and record["input"]["n_features"] == 12
+    assert record["options"]["seed"] == 0 and record["options"]["n_runs"] == 3
+    table, _, header = read_matrix(out / "rank.csv")
+    assert header[0] == "k" and header == list(record["table"])
+    np.testing.assert_array_equal(table[:, 0], [2, 3, 4, 5])
+    for j, col in enumerate(header):
+        np.testing.assert_array_equal(table[:, j], record["table"][col])
+    for name in expected - {"rank.json", "rank.csv"}:
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+        assert imread(out / name).ndim == 3
+
+
+def test_rank_ks_list_quiet_and_no_output_dir(tmp_path, rank_csv, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status = main(["rank", str(rank_csv), "--ks", "4,2,3", "--method", "cv", "--n-runs", "2",
+                   "--seed", "1", "-q"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out == "3\n" and captured.err == ""
+    assert list(tmp_path.iterdir()) == []  # nothing written without -o
+
+
+def test_rank_results_do_not_depend_on_n_jobs(tmp_path, rank_csv, capsys):
+    from joblib import parallel_config
+
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        with parallel_config(backend="threading"):  # processes would take ~10 s to start
+            assert main(["rank", str(rank_csv), "--ks", "2:4", "--method", "cv", "--n-runs",
+                         "2", "--seed", "3", "--n-jobs", jobs, "-o", str(out), "-q"]) == 0
+        outs.append(json.loads((out / "rank.json").read_text())["table"])
+    capsys.readouterr()
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--ks", "5:2"], ["--ks", "A <= B", "'5:2'"]),
+        (["--ks", "two"], ["--ks", "inclusive range", "'two'"]),
+        (["--ks", "2:x"], ["--ks", "'2:x'"]),
+        (["--ks", "0:3"], ["--ks", ">= 1"]),
+        (["--ks", "2:3:4"], ["--ks", "'2:3:4'"]),
+        (["--ks", "1:3"], ["k >= 2"]),  # consensus needs two clusters at least
+        (["--ks", "2:3", "--method", "aic"], ["--method", "invalid choice", "aic"]),
+        (["--ks", "2:3", "--n-runs", "0"], ["--n-runs", "positive integer"]),
+        (["--ks", "2:3", "--method", "cv", "--holdout", "0.9"], ["--holdout", "(0, 0.5]"]),
+        (["--ks", "2:3", "--method", "frv", "--beta-loss", "1"], ["does not take", "beta_loss"]),
+        ([], ["required", "--ks"]),
+    ],
+)
+def test_rank_bad_options_exit_2_with_one_line(tmp_path, rank_csv, options, words, capsys):
+    out = tmp_path / "out"
+    status = main(["rank", str(rank_csv), "-o", str(out), *options])
+    assert status == 2
+    _assert_one_line_error(capsys.readouterr(), *words)
+    assert not out.exists()
+
+
+def test_rank_bad_file_exits_2(tmp_path, capsys):
+    path = _bad_file(tmp_path, "non-numeric")
+    assert main(["rank", str(path), "--ks", "2:3"]) == 2
+    _assert_one_line_error(capsys.readouterr(), path.name, "'abc'")
+
+
+# --------------------------------------------------------------------------- fit --report
+
+
+def test_fit_report(tmp_path, rank_csv, capsys):
+    from matplotlib.image import imread
+
+    out = tmp_path / "rep"
+    status = main(["fit", str(rank_csv), "-k", "3", "-o", str(out), "--seed", "0", "--report",
+                   "--image-shape", "3x4", "--n-top", "4"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert {p.name for p in out.iterdir()} == {
+        "W.csv", "H.csv", "W.npy", "H.npy", "model.npz", "summary.json", "convergence.png",
+        "components.png", "top_features.png", "report.html"}
+    page = (out / "report.html").read_text()
+    for name in ("components.png", "top_features.png", "convergence.png"):
+        assert f'<img src="{name}"' in page  # relative paths: the folder can be moved
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+        image = imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+    summary = json.loads((out / "summary.json").read_text())
+    assert str(summary["n_iter"]) in page and "small.csv" in page
+    assert "30 samples" in page and "12 features" in page
+
+
+def test_fit_report_heatmap_by_default_and_bad_image_shape(tmp_path, rank_csv, capsys):
+    out = tmp_path / "rep"
+    assert main(["fit", str(rank_csv), "-k", "2", "-o", str(out), "--report", "-q"]) == 0
+    assert (out / "components.png").exists() and (out / "report.html").exists()
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["fit", str(rank_csv), "-k", "2", "-o", str(bad), "--report",
+                 "--image-shape", "5x5"]) == 2
+    _assert_one_line_error(capsys.readouterr(), "--image-shape 5x5", "12 columns")
+    assert not bad.exists()
+    assert main(["fit", str(rank_csv), "-k", "2", "-o", str(bad), "--image-shape", "ax4"]) == 2
+    _assert_one_line_error(capsys.readouterr(), "HEIGHTxWIDTH")

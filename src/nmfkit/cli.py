@@ -7,6 +7,16 @@ Subcommands
     ``.mtx``; rows are samples) and write ``W.csv``, ``H.csv``, ``W.npy``,
     ``H.npy``, ``model.npz`` (load with :func:`nmfkit.load`),
     ``summary.json`` and ``convergence.png`` to ``OUTDIR``.
+    With ``--report`` also ``components.png`` (images of the rows of H
+    when ``--image-shape HxW`` is given, else H as a heatmap),
+    ``top_features.png`` (the heaviest features of each component) and
+    ``report.html``, a page embedding the three figures.
+``nmfkit rank INPUT --ks 2:12 [--method consensus|frv|cv] [-o OUTDIR]``
+    Choose the rank with :func:`nmfkit.selection.select_rank`: print the
+    criteria per k and the best k; with ``-o`` also write ``rank.json``,
+    ``rank.csv`` and ``rank.png`` (and ``consensus.png``, the consensus
+    matrix of the best k, for ``--method consensus``). ``--ks`` takes an
+    inclusive range ``A:B`` or a comma list ``2,4,8``.
 ``nmfkit demo [-o OUTDIR] [-k K]``
     Factorize scikit-learn's 8×8 digits and write an HTML report with the
     learned components and the convergence curve.
@@ -90,6 +100,53 @@ def _beta_loss(text: str) -> str | float:
     return value
 
 
+def _ks(text: str) -> list[int]:
+    """Ranks to try: an inclusive range ``A:B`` or a comma list ``K1,K2,...``."""
+    hint = "an inclusive range A:B (e.g. 2:12) or a comma list (e.g. 2,4,8) of ranks >= 1"
+    t = text.strip()
+    try:
+        if ":" in t:
+            first, sep, last = t.partition(":")
+            if ":" in last:
+                raise ValueError
+            a, b = int(first), int(last)
+            if b < a:
+                raise argparse.ArgumentTypeError(
+                    f"expected A:B with A <= B, got {text!r} (the range is inclusive)"
+                )
+            values = list(range(a, b + 1))
+        else:
+            values = [int(v) for v in t.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {hint}, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected {hint}, got {text!r}")
+    return sorted(set(values))
+
+
+def _image_shape(text: str) -> tuple[int, int]:
+    """``HxW`` (or ``H,W``): the shape of one component as an image."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH (e.g. 8x8), got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"expected positive HEIGHTxWIDTH, got {text!r}")
+    return h, w
+
+
+def _holdout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 0.5], got {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -113,6 +170,46 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                      help="output directory (created if needed)")
     _add_fit_options(fit)
+    fit.add_argument("--report", action="store_true",
+                     help="also write components.png, top_features.png and report.html")
+    fit.add_argument("--image-shape", type=_image_shape, default=None, metavar="HxW",
+                     help="with --report: show each component as an HxW image "
+                     "(default: H as one heatmap)")
+    fit.add_argument("--n-top", type=_positive_int, default=10, metavar="N",
+                     help="with --report: features shown per component (default: 10)")
+
+    rank = sub.add_parser(
+        "rank",
+        help="choose the rank k",
+        description="Choose the rank of an NMF of the matrix in INPUT (rows are samples): "
+        "consensus clustering (cophenetic correlation), the sequential-NMF FRV elbow, or "
+        "entry-wise cross-validation. Prints the criteria per k and the best k.",
+    )
+    rank.add_argument("input", metavar="INPUT", help=".csv, .tsv, .txt, .npy, .npz or .mtx file")
+    rank.add_argument("--ks", type=_ks, required=True, metavar="A:B",
+                      help="ranks to try: an inclusive range A:B or a comma list K1,K2,...")
+    rank.add_argument("--method", choices=("consensus", "frv", "cv"), default="consensus",
+                      help="selection method (default: consensus)")
+    rank.add_argument("--n-runs", type=_positive_int, default=10, metavar="N",
+                      help="restarts per k (consensus) or held-out repeats (cv) (default: 10)")
+    rank.add_argument("--holdout", type=_holdout, default=0.1, metavar="F",
+                      help="cv: share of the entries held out per repeat (default: 0.1)")
+    rank.add_argument("--n-jobs", type=int, default=1, metavar="N",
+                      help="parallel fits (-1: all cores; the result does not depend on it)")
+    rank.add_argument("-o", "--output", default=None, metavar="OUTDIR",
+                      help="write rank.json, rank.csv and rank.png here")
+    rank.add_argument("--beta-loss", type=_beta_loss, default=None, metavar="NAME_OR_FLOAT",
+                      help="loss of the fits (consensus, cv; default: frobenius)")
+    rank.add_argument("--solver", default=None, help="solver name (default: auto)")
+    rank.add_argument("--init", default=None,
+                      help="initialization (default: random for consensus, auto otherwise)")
+    rank.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
+                      help="maximum iterations per fit (default: 200)")
+    rank.add_argument("--tol", type=_non_negative_float, default=None, metavar="T",
+                      help="stopping tolerance of each fit (default: 1e-4)")
+    rank.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
+    rank.add_argument("-q", "--quiet", action="store_true",
+                      help="print only the best k (no table, warnings or messages)")
 
     demo = sub.add_parser(
         "demo",
@@ -208,14 +305,20 @@ def _fit(X: Any, args: argparse.Namespace, desc: str) -> tuple[Any, np.ndarray]:
         if handler is not None:
             logger.removeHandler(handler)
             logger.setLevel(old_level)
-    if not args.quiet:
-        seen = set()
-        for w in caught:
-            text = " ".join(str(w.message).split())
-            if text not in seen:
-                seen.add(text)
-                print(f"{PROG}: warning: {text}", file=sys.stderr)
+    _print_warnings(caught, args.quiet)
     return model, np.asarray(W)
+
+
+def _print_warnings(caught: list, quiet: bool) -> None:
+    """Each distinct warning once, on one line of stderr."""
+    if quiet:
+        return
+    seen = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"{PROG}: warning: {text}", file=sys.stderr)
 
 
 def _relative_error(X: Any, W: np.ndarray, H: np.ndarray) -> float:
@@ -356,9 +459,26 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     X, row_names, col_names = read_matrix(args.input)
     out = _check_outdir(args.output)
+    if args.report:
+        if not _has_matplotlib():
+            raise _UsageError("--report needs matplotlib (pip install 'nmfkit[plot]')")
+        if args.image_shape is not None and math.prod(args.image_shape) != X.shape[1]:
+            h, w = args.image_shape
+            raise _UsageError(
+                f"--image-shape {h}x{w} holds {h * w} pixels but {args.input} has "
+                f"{X.shape[1]} columns (features)"
+            )
     model, W = _fit(X, args, desc="nmfkit fit")
     out.mkdir(parents=True, exist_ok=True)
     H = np.asarray(model.components_)
@@ -377,12 +497,172 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"{PROG}: warning: matplotlib is not installed; skipped convergence.png",
               file=sys.stderr)
+    if args.report:
+        written += _write_report(out, model, summary, args, col_names)
     _say(
         args,
         f"{PROG}: k={H.shape[0]}, {summary['n_iter']} iterations "
         f"(stopped on {summary['stop_reason']}), relative error "
         f"{summary['relative_error']:.4g}, {summary['elapsed_seconds']:.3g} s",
     )
+    _say(args, f"{PROG}: wrote {', '.join(written)} to {out}")
+    return 0
+
+
+_REPORT_HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>nmfkit report: {title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 64em; margin: 2em auto; padding: 0 1em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ padding: 0.2em 1em 0.2em 0; text-align: left; }}
+img {{ max-width: 100%; }}
+</style>
+</head>
+<body>
+<h1>nmfkit report: {title}</h1>
+<p>{n_samples} samples &times; {n_features} features{sparse}, factorized as
+X &asymp; W H with {k} components ({solver} solver, {beta_loss} loss).</p>
+<table>
+{rows}
+</table>
+<h2>Components (rows of H)</h2>
+<img src="components.png" alt="the {k} components (rows of H)">
+<h2>Top features per component</h2>
+<img src="top_features.png" alt="the heaviest features of each component">
+<h2>Convergence</h2>
+<img src="convergence.png" alt="objective per iteration">
+<p><small>{versions}</small></p>
+</body>
+</html>
+"""
+
+
+def _summary_rows(summary: dict) -> str:
+    numbers = [
+        ("iterations", f"{summary['n_iter']} (stopped on {summary['stop_reason']})"),
+        ("reconstruction error ‖X − WH‖", f"{summary['reconstruction_err']:.6g}"),
+        ("relative error", f"{summary['relative_error']:.4%}"),
+        ("time", f"{summary['elapsed_seconds']:.3f} s"),
+    ]
+    return "\n".join(
+        f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+        for name, value in numbers
+    )
+
+
+def _write_report(
+    out: Path, model: Any, summary: dict, args: argparse.Namespace, col_names: Any
+) -> list[str]:
+    """components.png, top_features.png and report.html (convergence.png exists)."""
+    from .plotting import plot_components, plot_top_features
+
+    H = np.asarray(model.components_)
+    _save_figure(plot_components(H, args.image_shape), out / "components.png")
+    _save_figure(plot_top_features(H, col_names, n_top=args.n_top), out / "top_features.png")
+    inp = summary["input"]
+    versions = ", ".join(f"{k} {v}" for k, v in _versions().items())
+    page = _REPORT_HTML.format(
+        title=html.escape(Path(str(args.input)).name),
+        n_samples=inp["n_samples"],
+        n_features=inp["n_features"],
+        sparse=f" (sparse, {inp['nnz']} stored entries)" if inp["sparse"] else "",
+        k=H.shape[0],
+        solver=html.escape(str(summary["solver"])),
+        beta_loss=html.escape(str(args.beta_loss)),
+        rows=_summary_rows(summary),
+        versions=html.escape(versions),
+    )
+    atomic_write_text(out / "report.html", page)
+    return ["components.png", "top_features.png", "report.html"]
+
+
+# --------------------------------------------------------------------------- rank
+
+
+def _rank_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The fit options given on the command line (the others keep select_rank's defaults)."""
+    given = {
+        "beta_loss": args.beta_loss, "solver": args.solver, "init": args.init,
+        "max_iter": args.max_iter, "tol": args.tol,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _format_table(table: dict[str, np.ndarray], best_k: int) -> str:
+    """The criteria per k as aligned text; the best k marked with '*'."""
+    cols = list(table)
+    cells = [["", *cols]]
+    for i, k in enumerate(np.asarray(table["k"]).tolist()):
+        row = ["*" if k == best_k else ""]
+        for col in cols:
+            v = np.asarray(table[col])[i]
+            row.append(str(int(v)) if col == "k" else f"{float(v):.6g}")
+        cells.append(row)
+    widths = [max(len(r[j]) for r in cells) for j in range(len(cells[0]))]
+    return "\n".join(
+        "  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths,
+                                                                                 strict=True)))
+        .rstrip()
+        for r in cells
+    )
+
+
+def _cmd_rank(args: argparse.Namespace) -> int:
+    from .selection import select_rank
+
+    X, row_names, _ = read_matrix(args.input)
+    out = _check_outdir(args.output) if args.output is not None else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sel = select_rank(
+            X, args.ks, method=args.method, n_runs=args.n_runs, random_state=args.seed,
+            n_jobs=args.n_jobs, holdout=args.holdout, **_rank_options(args),
+        )
+    _print_warnings(caught, args.quiet)
+    if args.quiet:
+        print(sel.best_k)
+    else:
+        print(_format_table(sel.table, sel.best_k))
+        print(f"{PROG}: best k = {sel.best_k} ({args.method}: {sel.rule})")
+    if out is None:
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    record = _json_safe({
+        "input": {"path": str(args.input), "n_samples": int(X.shape[0]),
+                  "n_features": int(X.shape[1]), "sparse": bool(sp.issparse(X))},
+        "method": args.method,
+        "ks": [int(k) for k in sel.ks],
+        "best_k": int(sel.best_k),
+        "rule": sel.rule,
+        "options": {"n_runs": args.n_runs, "seed": args.seed, "holdout": args.holdout,
+                    **_rank_options(args)},
+        "table": {col: np.asarray(v).tolist() for col, v in sel.table.items()},
+        "versions": _versions(),
+    })
+    atomic_write_text(out / "rank.json", json.dumps(record, indent=2) + "\n")
+    with atomic_open(out / "rank.csv", "w") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(list(sel.table))
+        for i in range(sel.ks.size):
+            writer.writerow([
+                str(int(v[i])) if col == "k" else repr(float(v[i]))
+                for col, v in sel.table.items()
+            ])
+    written = ["rank.json", "rank.csv"]
+    if _has_matplotlib():
+        from .plotting import plot_consensus, plot_rank_selection
+
+        _save_figure(plot_rank_selection(sel), out / "rank.png")
+        written.append("rank.png")
+        if sel.consensus_:
+            labels = row_names if row_names is not None and len(row_names) <= 100 else None
+            _save_figure(plot_consensus(sel, labels=labels), out / "consensus.png")
+            written.append("consensus.png")
+    elif not args.quiet:
+        print(f"{PROG}: warning: matplotlib is not installed; skipped rank.png", file=sys.stderr)
     _say(args, f"{PROG}: wrote {', '.join(written)} to {out}")
     return 0
 
@@ -437,16 +717,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     summary["versions"] = _versions()  # now including matplotlib
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
-    numbers = [
-        ("iterations", f"{summary['n_iter']} (stopped on {summary['stop_reason']})"),
-        ("reconstruction error ‖X − WH‖", f"{summary['reconstruction_err']:.6g}"),
-        ("relative error", f"{summary['relative_error']:.4%}"),
-        ("time", f"{summary['elapsed_seconds']:.3f} s"),
-    ]
-    rows = "\n".join(
-        f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-        for name, value in numbers
-    )
+    rows = _summary_rows(summary)
     versions = ", ".join(f"{k} {v}" for k, v in summary["versions"].items())
     page = _HTML.format(
         n_samples=X.shape[0],
@@ -500,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    command = {"fit": _cmd_fit, "demo": _cmd_demo}[args.command]
+    command = {"fit": _cmd_fit, "demo": _cmd_demo, "rank": _cmd_rank}[args.command]
     try:
         return command(args)
     except (DataFileError, _UsageError, ValueError, TypeError) as exc:

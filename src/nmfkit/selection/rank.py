@@ -1,4 +1,4 @@
-"""Choosing the rank k: consensus clustering, the FRV elbow, (cross-validation).
+"""Choosing the rank k: consensus clustering, the FRV elbow, cross-validation.
 
 Orientation is scikit-learn's: X (n_samples × n_features) ≈ W H, the
 samples' cluster labels are ``argmax`` over the rows of W.
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .._core import fit_factorization
@@ -26,6 +27,7 @@ __all__ = [
     "consensus_matrix",
     "cophenetic_correlation",
     "dispersion",
+    "consensus_order",
 ]
 
 _METHODS = ("consensus", "frv", "cv")
@@ -99,6 +101,37 @@ def cophenetic_correlation(C: np.ndarray) -> float:
     return float(np.clip(c, -1.0, 1.0))
 
 
+def consensus_order(C: np.ndarray) -> np.ndarray:
+    """Order of the samples that puts a consensus matrix into blocks.
+
+    The leaf order of the average-linkage (UPGMA) tree of the distances
+    ``1 − C̄`` (:func:`scipy.cluster.hierarchy.linkage`, ``leaves_list``),
+    the tree behind :func:`cophenetic_correlation`. ``C[order][:, order]``
+    shows stable clusters as blocks on the diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> C = consensus_matrix([[0, 1, 0, 1]] * 2)
+    >>> order = consensus_order(C)
+    >>> C[order][:, order].tolist()
+    [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]
+    """
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    C = np.asarray(C, dtype=np.float64)
+    if C.ndim != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"a consensus matrix must be square, got shape {C.shape}")
+    n = C.shape[0]
+    if n < 3:
+        return np.arange(n)
+    D = 1.0 - (C + C.T) / 2.0
+    np.fill_diagonal(D, 0.0)
+    Z = linkage(squareform(np.clip(D, 0.0, None), checks=False), method="average")
+    return np.asarray(leaves_list(Z), dtype=np.intp)
+
+
 def dispersion(C: np.ndarray) -> float:
     """Dispersion of a consensus matrix (Kim & Park 2007).
 
@@ -136,7 +169,7 @@ class RankSelection:
     Attributes
     ----------
     method : str
-        ``"consensus"`` or ``"frv"``.
+        ``"consensus"``, ``"frv"`` or ``"cv"``.
     ks : ndarray of int
         The ranks tried, increasing.
     best_k : int
@@ -145,13 +178,17 @@ class RankSelection:
         Equal-length columns, one row per k (the first column is ``"k"``).
         consensus: ``cophenetic``, ``dispersion``, ``rel_error_mean``,
         ``rel_error_min``; frv: ``frv``, ``pca_frv``, ``improvement``,
-        ``relative_improvement``.
+        ``relative_improvement``; cv: ``cv_error`` (mean held-out error
+        over the repeats), ``cv_std`` (its standard deviation over the
+        repeats), ``train_error`` (mean error on the training entries).
     rule : str
         The decision rule, in words.
     consensus_ : dict of int → ndarray, or None
         The consensus matrix (n_samples × n_samples) of each k (consensus only).
     model_ : SequentialNMF or None
         The fitted sequential model (frv only).
+    cv_errors_ : ndarray of shape (len(ks), n_runs) or None
+        The held-out error of every repeat (cv only).
     """
 
     method: str
@@ -161,6 +198,7 @@ class RankSelection:
     rule: str
     consensus_: dict[int, np.ndarray] | None = None
     model_: Any = field(default=None, repr=False)
+    cv_errors_: np.ndarray | None = field(default=None, repr=False)
 
     def to_pandas(self):
         """The table as a :class:`pandas.DataFrame` indexed by k (needs pandas)."""
@@ -177,6 +215,11 @@ class RankSelection:
 CONSENSUS_RULE = (
     "largest supported k whose cophenetic correlation is within coph_drop of the best "
     "supported value (supported: in at least half of the runs all k clusters are non-empty)"
+)
+CV_RULE = (
+    "k with the lowest mean held-out error cv_error (the smallest such k on ties, errors "
+    "within 1e-10 times the mean squared entry of X counting as ties); "
+    "entries held out at random (holdout share per repeat), weighted 0 in the fit"
 )
 FRV_RULE = (
     "largest k whose FRV improvement FRV(k-1) - FRV(k) is at least frv_fraction times "
@@ -205,21 +248,82 @@ def _frv_best(ks: np.ndarray, frv: np.ndarray, fraction: float) -> int:
     return int(good[-1]) if good else int(ks[0])
 
 
-def _select_cv(X: Any, ks: np.ndarray, **kwargs: Any) -> RankSelection:
-    """Hook for ``method="cv"``: entry-wise cross-validation of the rank.
+def _cv_scale(X: Any, options: dict) -> float:
+    """Mean of ``x^β`` over all entries: the scale of the held-out error (1 for β ≤ 0)."""
+    from ..losses import resolve_beta
 
-    The plan (not implemented yet): hold out a random share of the entries
-    of X in each of several folds by giving them weight 0 through the
-    ``weights=`` keyword (0 = missing, see DESIGN), fit each k on the rest
-    with the weighted solvers, and pick the k with the lowest error on the
-    held-out entries (Wold's / Owen & Perry's entry-wise cross-validation).
-    This needs the weighted fit path (``weights=`` in
-    :func:`nmfkit.factorize`), which is being added separately.
-    """
-    raise NotImplementedError(
-        "select_rank(method='cv') is not implemented yet: it needs entry weights "
-        "(weights=, 0 = missing) to hold out entries and fit on the rest. "
-        "Use method='consensus' or method='frv' for now."
+    beta = resolve_beta(options.get("beta_loss", "frobenius"))
+    if beta <= 0:
+        return 1.0
+    data = X.data if sp.issparse(X) else X
+    return float(np.sum(np.asarray(data, dtype=np.float64) ** beta)) / (X.shape[0] * X.shape[1])
+
+
+def _cv_best(ks: np.ndarray, cv_error: np.ndarray, scale: float) -> int:
+    """The cv rule: the smallest k whose mean held-out error is within round-off
+    (``1e-10·scale``) of the lowest one."""
+    finite = np.isfinite(cv_error)
+    if not finite.any():
+        return int(ks[0])
+    low = float(np.min(cv_error[finite]))
+    return int(ks[finite & (cv_error <= low + 1e-10 * scale)][0])
+
+
+def _select_cv(
+    X: Any,
+    ks: np.ndarray,
+    n_runs: int,
+    random_state: Any,
+    n_jobs: int | None,
+    fraction: float,
+    options: dict,
+) -> RankSelection:
+    """Entry-wise cross-validation of the rank (see :mod:`nmfkit.selection._cv`)."""
+    from joblib import Parallel, delayed
+
+    from ._cv import cv_run
+
+    for key in ("random_state", "W", "H", "callback", "weights", "missing"):
+        if key in options:
+            raise ValueError(
+                f"select_rank(method='cv') does not accept {key!r} in nmf_options"
+                + (" (it makes its own weights to hold out entries)"
+                   if key in ("weights", "missing") else "")
+            )
+    absent = options.get("absent", "zero")
+    if absent not in ("zero", "missing"):
+        raise ValueError(f"absent must be 'zero' or 'missing', got {absent!r}")
+    if absent == "missing" and not sp.issparse(X):
+        raise ValueError(
+            "absent='missing' applies to sparse X only (dense X has no absent entries)"
+        )
+    if sp.issparse(X) and not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()  # sorted indices, no duplicates: positions are unique
+    rng = check_random_state(random_state)
+    seeds = rng.randint(np.iinfo(np.int32).max, size=(n_runs, 2))
+    tasks = [(int(k), r) for k in ks for r in range(n_runs)]
+    out = Parallel(n_jobs=n_jobs)(
+        delayed(cv_run)(X, k, int(seeds[r, 0]), int(seeds[r, 1]), fraction, options)
+        for k, r in tasks
+    )
+    errors = np.array([t for t, _, _ in out]).reshape(ks.size, n_runs)
+    train = np.array([t for _, t, _ in out]).reshape(ks.size, n_runs)
+    n_unconverged = sum(bool(u) for _, _, u in out)
+    if n_unconverged:
+        warnings.warn(
+            f"select_rank: {n_unconverged} of {len(tasks)} runs stopped on max_iter before "
+            "reaching tol; pass a larger max_iter or a looser tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    mean = errors.mean(axis=1)
+    std = errors.std(axis=1, ddof=1) if n_runs > 1 else np.zeros(ks.size)
+    table = {"k": ks.copy(), "cv_error": mean, "cv_std": std, "train_error": train.mean(axis=1)}
+    best = _cv_best(ks, mean, _cv_scale(X, options))
+    return RankSelection(
+        method="cv", ks=ks, best_k=best, table=table,
+        rule=CV_RULE.replace("holdout", f"holdout={fraction}"), cv_errors_=errors,
     )
 
 
@@ -254,6 +358,7 @@ def select_rank(
     *,
     coph_drop: float = 0.02,
     frv_fraction: float = 0.01,
+    holdout: float = 0.1,
     **nmf_options: Any,
 ) -> RankSelection:
     """Choose the rank k of an NMF ``X ≈ W H`` (W, H ≥ 0) among ``ks``.
@@ -287,9 +392,29 @@ def select_rank(
         a component explains less than that share of what the first one
         did (``ks[0]`` when none qualifies). ``n_runs`` and ``n_jobs`` are
         not used.
-    ``method="cv"``
-        Not implemented yet: raises ``NotImplementedError`` (it needs
-        ``weights=`` to hold out entries).
+    ``method="cv"`` (entry-wise cross-validation, Wold 1978; Owen & Perry 2009)
+        ``n_runs`` repeats; each holds out a random ``holdout`` share of
+        the entries of X by giving them weight 0 (``weights=``, 0 =
+        missing), fits every k on the remaining entries and measures the
+        error on the held-out ones: the mean of ``2·d_β(x | (W H))``, i.e.
+        the mean squared error ``(x − (W H))²`` for Frobenius. All k of a
+        repeat share its held-out set. Sparse X stays sparse: a share of
+        the stored entries and as many zeros are held out (the error is
+        the stratified mean over both, an estimate of the mean error over
+        all entries), fitted by EM imputation of the held-out entries; with
+        ``absent="missing"`` only stored entries are data and the fit uses
+        sparse pattern weights. Rows or columns that would lose all their
+        training entries keep them. Rule: ``best_k`` is the **k with the
+        lowest mean held-out error** ``cv_error`` (the smallest on ties;
+        errors within ``1e-10`` times the mean of ``x^β`` over the entries
+        of X of the lowest count as ties, so that exact fits, whose errors
+        are round-off, give the smallest exact rank);
+        no one-standard-error rule is applied (``cv_std`` is reported so
+        that one can be). An underfitting k misses structure, an
+        overfitting k fits the training noise, and both predict the
+        held-out entries worse. ``init`` defaults to ``"auto"`` (NNDSVD
+        of the training entries, held-out ones at 0); every repeat's seed
+        also seeds its fits. Details: :mod:`nmfkit.selection._cv`.
 
     Parameters
     ----------
@@ -299,7 +424,7 @@ def select_rank(
         Ranks to try (each ≥ 1; sorted, duplicates dropped).
     method : {"consensus", "frv", "cv"}, default "consensus"
     n_runs : int, default 10
-        Restarts per k (consensus).
+        Restarts per k (consensus); held-out repeats (cv).
     random_state : int, RandomState instance or None
         All per-run seeds are drawn from it up front, so the result does not
         depend on ``n_jobs``.
@@ -310,18 +435,22 @@ def select_rank(
         Tolerance of the consensus rule.
     frv_fraction : float, default 0.01
         Threshold of the FRV rule.
+    holdout : float in (0, 0.5], default 0.1
+        Share of the entries held out in each repeat (cv).
     **nmf_options
-        consensus: options of :func:`nmfkit.factorize` (``solver``,
+        consensus and cv: options of :func:`nmfkit.factorize` (``solver``,
         ``beta_loss``, ``tol``, ``max_iter``, ``init``, ...); frv: options
         of :class:`~nmfkit.models.sequential.SequentialNMF` (``init``,
         ``solver``, ``tol``, ``max_iter``, ``verbose``, ``solver_options``).
+        cv also takes ``absent="missing"`` (sparse X: matrix completion)
+        and does not take ``weights`` or ``missing``.
 
     Returns
     -------
     RankSelection
         ``best_k``, ``ks``, ``table`` (dict of equal-length arrays; see
-        :class:`RankSelection`), ``rule``, ``consensus_`` (dict k → matrix)
-        and ``to_pandas()``.
+        :class:`RankSelection`), ``rule``, ``consensus_`` (dict k → matrix),
+        ``cv_errors_`` (cv) and ``to_pandas()``.
 
     Examples
     --------
@@ -333,15 +462,23 @@ def select_rank(
     >>> sel = select_rank(X, range(2, 6), method="frv", random_state=0, max_iter=1000)
     >>> sel.best_k, sorted(sel.table)
     (3, ['frv', 'improvement', 'k', 'pca_frv', 'relative_improvement'])
+    >>> cv = select_rank(X, range(2, 6), method="cv", n_runs=3, random_state=0, max_iter=1000)
+    >>> cv.best_k, sorted(cv.table)
+    (3, ['cv_error', 'cv_std', 'k', 'train_error'])
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     X = check_data(X, "select_rank")
     ks_arr = _check_ks(ks)
-    if method == "cv":
-        return _select_cv(X, ks_arr, n_runs=n_runs, random_state=random_state, **nmf_options)
     if isinstance(n_runs, bool) or not isinstance(n_runs, numbers.Integral) or n_runs < 1:
         raise ValueError(f"n_runs must be an integer >= 1, got {n_runs!r}")
+    if method == "cv":
+        if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real) or not (
+            0 < holdout <= 0.5
+        ):
+            raise ValueError(f"holdout must be a number in (0, 0.5], got {holdout!r}")
+        return _select_cv(X, ks_arr, int(n_runs), random_state, n_jobs, float(holdout),
+                          nmf_options)
     for name, val in (("coph_drop", coph_drop), ("frv_fraction", frv_fraction)):
         if not isinstance(val, numbers.Real) or not 0 <= val < 1:
             raise ValueError(f"{name} must be a number in [0, 1), got {val!r}")
