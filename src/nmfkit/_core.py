@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ._validation import (
     check_data,
@@ -19,6 +20,8 @@ from ._validation import (
 )
 from ._weights import make_weights
 from .backend import work_dtype
+from .constraints import REGULARIZATION_CONSTRAINTS
+from .constraints.laplacian import LaplacianPenalty
 from .exceptions import ComponentCollapseWarning, ConvergenceWarning
 from .init import check_custom_init, initialize
 from .losses import Penalties, beta_divergence, check_beta_data, resolve_beta
@@ -56,14 +59,71 @@ def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True):
     return W, H, order
 
 
-def resolve_solver(solver: str, beta: float, *, sparse: bool, weights: bool, penalties: Penalties):
-    name = auto_solver(beta, sparse=sparse, weights=weights) if solver == "auto" else solver
+def resolve_solver(
+    solver: str,
+    beta: float,
+    *,
+    sparse: bool,
+    weights: bool,
+    penalties: Penalties,
+    structured: tuple[str, ...] = (),
+):
+    """The solver spec for ``solver`` (``"auto"`` resolved), checked against the options.
+
+    ``structured`` names the structured penalties in use (``"sparseness"``,
+    ``"graph"``, ``"tv"``), which only some solvers implement.
+    """
     pens = ()
     if penalties.l1_W or penalties.l1_H:
         pens += ("l1",)
     if penalties.l2_W or penalties.l2_H:
         pens += ("l2",)
+    pens += tuple(structured)
+    name = (
+        auto_solver(beta, sparse=sparse, weights=weights, penalties=tuple(structured))
+        if solver == "auto"
+        else solver
+    )
     return check_solver(name, beta=beta, sparse=sparse, weights=weights, penalties=pens)
+
+
+def _structured(
+    X: Any,
+    *,
+    sparseness_W: float | None,
+    sparseness_H: float | None,
+    tv_H: float,
+    image_shape: Any,
+    graph: Any,
+    graph_neighbors: int | None,
+    graph_weight: float,
+    whom: str,
+) -> tuple[dict, tuple[str, ...]]:
+    """Solver options and registry names for the sparseness, graph and TV options."""
+    validate_parameter_constraints(
+        REGULARIZATION_CONSTRAINTS,
+        dict(
+            sparseness_W=sparseness_W, sparseness_H=sparseness_H, tv_H=tv_H,
+            image_shape=image_shape, graph_neighbors=graph_neighbors,
+            graph_weight=graph_weight,
+        ),
+        caller_name=whom,
+    )
+    opts: dict = {}
+    names: tuple[str, ...] = ()
+    if sparseness_W is not None or sparseness_H is not None:
+        opts.update(sparseness_W=sparseness_W, sparseness_H=sparseness_H)
+        names += ("sparseness",)
+    if graph is not None or graph_neighbors is not None or tv_H or image_shape is not None:
+        lap = LaplacianPenalty.build(
+            n_samples=X.shape[0], n_features=X.shape[1], X=X, graph=graph,
+            graph_neighbors=graph_neighbors, graph_weight=graph_weight, tv_H=tv_H,
+            image_shape=image_shape, whom=whom,
+        )
+        if lap.names:
+            opts["laplacian"] = lap
+            names += lap.names
+    return opts, names
 
 
 def fit_factorization(
@@ -94,6 +154,13 @@ def fit_factorization(
     validated: bool = False,
     whom: str = "nmfkit.factorize",
     solver_options: dict | None = None,
+    sparseness_W: float | None = None,
+    sparseness_H: float | None = None,
+    tv_H: float = 0.0,
+    image_shape: Any = None,
+    graph: Any = None,
+    graph_neighbors: int | None = None,
+    graph_weight: float = 100.0,
 ) -> FitResult:
     """Validate, initialise, run the solver (best of ``n_init``), post-process."""
     params = dict(
@@ -117,8 +184,14 @@ def fit_factorization(
         alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio,
         n_samples=n_samples, n_features=n_features,
     )
+    structured_opts, structured = _structured(
+        X, sparseness_W=sparseness_W, sparseness_H=sparseness_H, tv_H=tv_H,
+        image_shape=image_shape, graph=graph, graph_neighbors=graph_neighbors,
+        graph_weight=graph_weight, whom=whom,
+    )
     spec = resolve_solver(
-        solver, beta, sparse=sp.issparse(X), weights=ew is not None, penalties=pen
+        solver, beta, sparse=sp.issparse(X), weights=ew is not None, penalties=pen,
+        structured=structured,
     )
     dtype = work_dtype(X)
 
@@ -134,7 +207,13 @@ def fit_factorization(
         X = X.multiply(1.0 / c).tocsr() if sp.issparse(X) else X / c
         if ew is not None and ew.is_pattern:
             ew.x = ew.x / c
-        pen = pen.scaled(c, beta)
+        if "laplacian" in structured_opts:
+            # the solver starts from unit-norm rows of H, so only W carries the 1/c
+            cc = c * c
+            pen = Penalties(pen.l1_W / c, pen.l2_W, pen.l1_H / cc, pen.l2_H / cc)
+            structured_opts["laplacian"] = structured_opts["laplacian"].scaled(c)
+        else:
+            pen = pen.scaled(c, beta)
         if custom:
             W0c = W0c / np.sqrt(c)
             H0c = H0c / np.sqrt(c)
@@ -144,7 +223,7 @@ def fit_factorization(
         # NNDSVD's exact zeros are fine for solvers that can leave zero; MU cannot,
         # so it gets the small random fill. (scikit-learn's "nndsvda" fills zeros
         # with mean(X), which can start far above ½‖X‖², e.g. 320× on digits.)
-        init_name = "nndsvdar" if spec.name == "mu" else "nndsvd"
+        init_name = "nndsvdar" if spec.name in ("mu", "nmfsc") else "nndsvd"
     rng = check_random_state(random_state)
     seeds = (
         [random_state]
@@ -153,6 +232,7 @@ def fit_factorization(
     )
     best: FitResult | None = None
     opts = dict(solver_options or {})
+    opts.update(structured_opts)
     for seed in seeds:
         if custom:
             W0, H0 = W0c.copy(), H0c.copy()
@@ -178,8 +258,11 @@ def fit_factorization(
     rec = float(np.exp(0.5 * np.log(max(2.0 * divergence, 1e-320)) + 0.5 * beta * log_c))
     extras = dict(res.extras, reconstruction_err=rec if divergence > 0 else 0.0, loss_scale=1.0)
     if c != 1.0:
-        Wf = Wf * np.sqrt(c)
-        Hf = Hf * np.sqrt(c)
+        if structured:  # these solvers keep unit-norm rows of H: W carries the scale
+            Wf = Wf * c
+        else:
+            Wf = Wf * np.sqrt(c)
+            Hf = Hf * np.sqrt(c)
         hist_max = float(np.max(res.loss_history)) if res.loss_history.size else 0.0
         if hist_max == 0 or np.log(hist_max) + beta * log_c < 700:
             res = res.replace(loss_history=res.loss_history * float(np.exp(beta * log_c)))
@@ -187,7 +270,7 @@ def fit_factorization(
             extras["loss_scale"] = float(np.exp(beta * log_c)) if beta * log_c < 700 else np.inf
     res = res.replace(extras=extras)
     if canonical:
-        Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not pen.any)
+        Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not (pen.any or structured))
     res = res.replace(W=Wf.astype(dtype, copy=False), H=Hf.astype(dtype, copy=False))
 
     if res.stop_reason in ("max_iter", "max_time") and tol > 0:
@@ -230,7 +313,13 @@ def factorize(X: Any, n_components: int, **options: Any) -> FitResult:
         (``"zero"`` or ``"missing"``: for sparse X, only stored entries are
         observed), ``canonical`` (default True) and
         ``solver_options`` (dict passed to the solver, e.g.
-        ``{"inner_repeat": False}`` for ``hals``).
+        ``{"inner_repeat": False}`` for ``hals``); the structured
+        penalties of :class:`nmfkit.NMF`: ``sparseness_W``, ``sparseness_H``
+        (Hoyer sparseness constraints, solver ``"nmfsc"``), ``tv_H`` with
+        ``image_shape`` (total variation of the basis images), ``graph``
+        (an n_samples × n_samples affinity) or ``graph_neighbors`` with
+        ``graph_weight`` (graph regularization of W); the last two use
+        solver ``"mu"``.
 
     Returns
     -------

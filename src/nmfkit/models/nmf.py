@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core import fit_factorization, resolve_solver
 from .._validation import COMMON_CONSTRAINTS, check_non_negative
+from ..constraints import REGULARIZATION_CONSTRAINTS
 from ..losses import Penalties, beta_divergence, check_beta_data, resolve_beta
 
 __all__ = ["NMF"]
@@ -43,8 +44,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         takes ``W`` and ``H`` passed to ``fit``.
     solver : str, default="auto"
         A registered solver (see :func:`nmfkit.list_solvers`): ``"hals"``,
-        ``"mu"``, ``"anls_bpp"``, ``"active_set"``, ``"pgd"``, ``"nesterov"``.
-        ``"auto"``: ``"hals"`` for Frobenius, ``"mu"`` for every other β.
+        ``"mu"``, ``"anls_bpp"``, ``"active_set"``, ``"pgd"``, ``"nesterov"``,
+        ``"nmfsc"``. ``"auto"``: ``"nmfsc"`` with ``sparseness_W``/``sparseness_H``,
+        ``"mu"`` with ``tv_H`` or a graph, else ``"hals"`` for Frobenius and
+        ``"mu"`` for every other β.
     beta_loss : {"frobenius", "kullback-leibler", "itakura-saito"} or float, default="frobenius"
     tol : float, default=1e-4
         Stop when the relative objective decrease per iteration,
@@ -74,9 +77,46 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         For sparse X: ``"zero"`` is ordinary NMF (entries not stored are 0);
         ``"missing"`` is matrix completion — only stored entries (explicit
         stored zeros included) are observed, and X is never densified.
+    sparseness_W, sparseness_H : float in [0, 1] or None, default=None
+        Hoyer's (2004) sparseness constraints: every column of W / every row
+        of H has Hoyer sparseness exactly this value (see Notes). Solver
+        ``"nmfsc"`` (chosen by ``"auto"``).
+    tv_H : float, default=0.0
+        Weight τ of the total-variation penalty on the basis images (rows
+        of H reshaped to ``image_shape``); needs ``image_shape``. Solver ``"mu"``.
+    image_shape : tuple (height, width) or None, default=None
+        Shape of one basis image; ``height * width`` must equal n_features
+        (rows of H are reshaped in C order).
+    graph_neighbors : int or None, default=None
+        Build the symmetrised ``graph_neighbors``-nearest-neighbour graph
+        of the samples (0/1 weights, Cai et al. 2011) and regularize W by
+        its Laplacian; ``fit(X, graph=A)`` passes a graph instead. Solver ``"mu"``.
+    graph_weight : float, default=100.0
+        Weight λ of the graph penalty; the default is Cai et al.'s (2011)
+        setting (with p = 5 neighbours), whose objective is twice ours with
+        the same λ. The solver starts from unit-norm rows of H, as their
+        code does, so λ does not depend on the units of X.
 
     Notes
     -----
+    Structured variants (in this orientation; rows of H are the basis)::
+
+        sparseness:  min ½‖X − WH‖²  s.t.  ‖H[j]‖₂ = 1, s(H[j]) = sparseness_H,
+                                           s(W[:, j]) = sparseness_W
+        TV:          ½‖X − WH‖² + τ Σ_j TV(H[j].reshape(image_shape))
+        graph:       ½‖X − WH‖² + (λ/2) tr(Wᵀ (D − A) W)
+                      = ½‖X − WH‖² + (λ/4) Σ_ik A_ik ‖W[i] − W[k]‖²
+
+    with Hoyer's sparseness ``s(x) = (√n − ‖x‖₁/‖x‖₂) / (√n − 1)``, the
+    anisotropic TV (sum of absolute differences of 4-neighbour pixels,
+    smoothed by a negligible ε) and the degree matrix D of the sample
+    affinity A (see :mod:`nmfkit.constraints`). The sparseness constraints
+    are enforced by projection at every iteration (Hoyer's nmfsc); the TV
+    and graph penalties by majorization–minimization multiplicative updates
+    (monotone), started from unit-norm rows of H. With any of them,
+    ``components_`` is reordered but not rescaled (the penalties are not
+    scale-invariant), and :meth:`transform` solves the plain NNLS problem.
+
     Entry weights (``weights=`` on ``fit``, ``fit_transform``, ``transform``,
     ``score``, ``impute``, ``fold_in_features``) have X's shape, ≥ 0:
     0 = missing, 1 = observed, ``1/σ²`` = an entry with uncertainty σ. The
@@ -128,6 +168,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "solver_options": [dict, None],
         "missing": [StrOptions({"error", "nan"})],
         "absent": [StrOptions({"zero", "missing"})],
+        **REGULARIZATION_CONSTRAINTS,
     }
 
     def __init__(
@@ -151,6 +192,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         solver_options: dict | None = None,
         missing: str = "error",
         absent: str = "zero",
+        sparseness_W: float | None = None,
+        sparseness_H: float | None = None,
+        tv_H: float = 0.0,
+        image_shape: tuple[int, int] | None = None,
+        graph_neighbors: int | None = None,
+        graph_weight: float = 100.0,
     ) -> None:
         self.n_components = n_components
         self.init = init
@@ -170,6 +217,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.solver_options = solver_options
         self.missing = missing
         self.absent = absent
+        self.sparseness_W = sparseness_W
+        self.sparseness_H = sparseness_H
+        self.tv_H = tv_H
+        self.image_shape = image_shape
+        self.graph_neighbors = graph_neighbors
+        self.graph_weight = graph_weight
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -226,7 +279,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- fit
     def fit_transform(
-        self, X: Any, y: Any = None, W: Any = None, H: Any = None, weights: Any = None
+        self,
+        X: Any,
+        y: Any = None,
+        W: Any = None,
+        H: Any = None,
+        weights: Any = None,
+        graph: Any = None,
     ) -> np.ndarray:
         """Learn the factorization of X and return W.
 
@@ -238,6 +297,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Custom start when ``init="custom"``.
         weights : array or sparse matrix of X's shape, optional
             Entry weights (0 = missing); see Notes.
+        graph : array or sparse matrix of shape (n_samples, n_samples), optional
+            Sample affinity A (symmetric, ≥ 0) for the graph penalty
+            ``(graph_weight/2) tr(Wᵀ (D − A) W)``; not together with
+            ``graph_neighbors``.
 
         Returns
         -------
@@ -254,6 +317,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             callback=self.callback, stop_rule=self.stop_rule, W=W, H=H, weights=weights,
             missing=self.missing, absent=self.absent, validated=True,
             whom=type(self).__name__, solver_options=self.solver_options,
+            sparseness_W=self.sparseness_W, sparseness_H=self.sparseness_H,
+            tv_H=self.tv_H, image_shape=self.image_shape, graph=graph,
+            graph_neighbors=self.graph_neighbors, graph_weight=self.graph_weight,
         )
         self.components_ = res.H
         self.n_components_ = res.H.shape[0]
@@ -267,9 +333,17 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.W_ = res.W
         return res.W
 
-    def fit(self, X: Any, y: Any = None, **params: Any) -> NMF:
-        """Learn the factorization of X; returns self."""
-        self.fit_transform(X, **params)
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        W: Any = None,
+        H: Any = None,
+        weights: Any = None,
+        graph: Any = None,
+    ) -> NMF:
+        """Learn the factorization of X; returns self (parameters as :meth:`fit_transform`)."""
+        self.fit_transform(X, W=W, H=H, weights=weights, graph=graph)
         return self
 
     # ---------------------------------------------------------- transform

@@ -28,6 +28,13 @@ __all__ = [
 
 ANY_BETA = "any"
 
+#: How errors name the structured penalties (the rest read "the <name> penalty").
+_PENALTY_TEXT = {
+    "sparseness": "sparseness constraints (sparseness_W/sparseness_H)",
+    "graph": "the graph-Laplacian penalty (graph=/graph_neighbors)",
+    "tv": "the total-variation penalty (tv_H)",
+}
+
 
 @dataclass(frozen=True)
 class SolverSpec:
@@ -151,7 +158,7 @@ def check_solver(
         problems.append(f"weights with the {_beta_name(beta)} loss")
     for p in penalties:
         if p not in spec.penalties:
-            problems.append(f"the {p} penalty")
+            problems.append(_PENALTY_TEXT.get(p, f"the {p} penalty"))
     if problems:
         ok = [
             s.name
@@ -169,14 +176,22 @@ def check_solver(
     return spec
 
 
-def auto_solver(beta: float, *, sparse: bool = False, weights: bool = False) -> str:
+def auto_solver(
+    beta: float, *, sparse: bool = False, weights: bool = False, penalties: tuple[str, ...] = ()
+) -> str:
     """The solver ``solver="auto"`` picks.
 
+    * sparseness constraints (``"sparseness"`` in ``penalties``): ``"nmfsc"``.
+    * a graph or total-variation penalty (``"graph"``/``"tv"``): ``"mu"``.
     * Frobenius (β = 2): ``"hals"`` (with inner repetitions), the fastest
       per unit of progress on dense and sparse data in our benchmarks.
     * every other β: ``"mu"``, the only solver for general β-divergences.
     """
     _ensure_loaded()
+    if "sparseness" in penalties:
+        return "nmfsc"
+    if "graph" in penalties or "tv" in penalties:
+        return "mu"
     if beta == 2:
         return "hals"
     return "mu"

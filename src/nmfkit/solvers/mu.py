@@ -233,11 +233,103 @@ def _weighted_mu(X, W, H, beta, pen, weights, update_H, mon, gamma) -> FitResult
     return mon.result(W, H)
 
 
+def _objective_of_W(normX2, pen, lap, H, XHt, HHt):
+    """``W ↦`` the objective with H fixed, from Gram products."""
+
+    def f(W: np.ndarray) -> float:
+        data = 0.5 * normX2 - float(np.vdot(XHt, W)) + 0.5 * float(np.vdot(W.T @ W, HHt))
+        return data + pen.value(W, H) + lap.value(W, H)
+
+    return f
+
+
+def _objective_of_H(normX2, pen, lap, W, WtX, WtW):
+    """``H ↦`` the objective with W fixed, from Gram products."""
+
+    def f(H: np.ndarray) -> float:
+        data = 0.5 * normX2 - float(np.vdot(WtX, H)) + 0.5 * float(np.vdot(WtW, H @ H.T))
+        return data + pen.value(W, H) + lap.value(W, H)
+
+    return f
+
+
+def _safeguarded_step(F, B, P, Q, objective):
+    """GNMF's step when it does not increase ``objective``, else the guaranteed MM step."""
+    from ..constraints.laplacian import gnmf_update, mm_update
+
+    if Q is None:  # no cross term: the Lee–Seung step is already MM
+        return mm_update(F, B, P, None)
+    trial = gnmf_update(F.copy(), B, P, Q)
+    if objective(trial) <= objective(F):
+        return trial
+    return mm_update(F, B, P, Q)
+
+
+def _laplacian_mu(X, W, H, pen, lap, update_H, mon) -> FitResult:
+    """Frobenius MU with a graph penalty on W and/or a TV penalty on H.
+
+    Each factor tries GNMF's update and falls back to the guaranteed MM step
+    when that would not decrease the objective (TV weights recomputed from
+    the current H before every H-update); see :mod:`nmfkit.constraints.laplacian`.
+    So ``½‖X − WH‖² + penalties + lap.value(W, H)`` never increases. The start
+    is rescaled to unit-norm rows of H (WH unchanged), which fixes the units
+    of the penalty weights.
+    """
+    normX2 = squared_norm(X)
+    if update_H:
+        nrm = np.sqrt(np.sum(H.astype(np.float64) ** 2, axis=1))
+        live = nrm > 0
+        H[live] /= nrm[live, None].astype(H.dtype)
+        W[:, live] *= nrm[live].astype(W.dtype)
+
+    def wtx(W_: np.ndarray) -> np.ndarray:
+        return np.asarray(X.T @ W_).T if sp.issparse(X) else W_.T @ X
+
+    def reported(WtX: np.ndarray, WtW: np.ndarray) -> float:
+        loss = frobenius_from_grams(normX2, WtX, H, WtW)
+        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+            loss = frobenius_direct(X, W, H)
+        return loss + pen.value(W, H) + lap.value(W, H)
+
+    if mon.start(reported(wtx(W), W.T @ W)):
+        return mon.result(W, H)
+    while True:
+        HHt = H @ H.T
+        XHt = np.asarray(X @ H.T)
+        P = W @ HHt
+        if pen.l1_W:
+            P += pen.l1_W
+        if pen.l2_W:
+            P += pen.l2_W * W
+        Q = None
+        if lap.graph is not None:
+            Pg, Q = lap.graph.mm_terms(W)
+            P = P + Pg
+        W = _safeguarded_step(W, XHt, P, Q, _objective_of_W(normX2, pen, lap, H, XHt, HHt))
+        WtX = wtx(W)
+        WtW = W.T @ W
+        if update_H:
+            P = WtW @ H
+            if pen.l1_H:
+                P += pen.l1_H
+            if pen.l2_H:
+                P += pen.l2_H * H
+            Q = None
+            if lap.tv is not None:
+                Pt, Q = lap.tv.mm_terms(H)
+                P = P + Pt
+            H = _safeguarded_step(H, WtX, P, Q, _objective_of_H(normX2, pen, lap, W, WtX, WtW))
+        if mon.step(W, H, reported(WtX, WtW)):
+            break
+    return mon.result(W, H)
+
+
 @register_solver(
     "mu",
     losses="any",
     sparse=True,
     weights=True,
+    penalties=("l1", "l2", "graph", "tv"),
     weight_losses="any",
     weight_method="weighted multiplicative updates (MM for every beta); "
     "dense weights O(mnk), sparse weights O(nnz·k)",
@@ -260,12 +352,18 @@ def solve_mu(
     verbose: int = 0,
     progress: bool = False,
     random_state=None,
+    laplacian=None,
 ) -> FitResult:
     """Minimise ``D_β(X | WH)`` (+ penalties) by multiplicative updates.
 
     The objective is non-increasing at every iteration for every β (the
     exponent γ(β) makes each update a majorization–minimization step).
     Zero entries of W or H stay zero; start from a strictly positive point.
+
+    ``laplacian`` (a :class:`nmfkit.constraints.laplacian.LaplacianPenalty`,
+    Frobenius loss, no weights) adds a graph penalty on W and/or a
+    total-variation penalty on H to the objective; see
+    :mod:`nmfkit.constraints.laplacian` for the updates.
 
     Examples
     --------
@@ -294,6 +392,19 @@ def solve_mu(
 
         return projected_gradient_norm(X, W, H, beta, pen, update_H=update_H)
 
+    if laplacian is not None and laplacian.names:
+        from ..exceptions import IncompatibleOptionsError
+
+        what = " and ".join(laplacian.names)
+        if beta != 2:
+            raise IncompatibleOptionsError(
+                f"the {what} penalty is implemented for the Frobenius loss only"
+            )
+        if weights is not None:
+            raise IncompatibleOptionsError(f"the {what} penalty does not support weights")
+        if stop_rule != "objective":
+            raise ValueError(f"stop_rule='pgrad' is not available with the {what} penalty")
+        return _laplacian_mu(X, W, H, pen, laplacian, update_H, mon)
     if weights is not None:
         if stop_rule != "objective":
             raise ValueError("stop_rule='pgrad' is not available with weights; use 'objective'")
