@@ -69,8 +69,9 @@ def test_convergence_warning_on_max_iter_and_max_time():
     X = np.random.default_rng(4).random((30, 20))
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         NMF(5, max_iter=2, tol=1e-12).fit(X)
+    X_big = np.random.default_rng(4).random((400, 300))  # far from converged in 0.05 s
     with pytest.warns(ConvergenceWarning, match="max_time"):
-        NMF(5, max_iter=10**7, tol=1e-300, max_time=0.05).fit(X)
+        NMF(20, max_iter=10**7, tol=1e-300, max_time=0.05).fit(X_big)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         m = NMF(5, max_iter=2, tol=0).fit(X)  # tol=0: never meant to converge

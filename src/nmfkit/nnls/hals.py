@@ -27,6 +27,7 @@ def hals_sweep(
     l2: float = 0.0,
     max_sweeps: int = 1,
     rel_tol: float = 0.1,
+    compiled: bool = True,
 ) -> tuple[np.ndarray, int]:
     """Update ``A`` in place by up to ``max_sweeps`` HALS sweeps.
 
@@ -40,6 +41,10 @@ def hals_sweep(
     Gillis–Glineur inner-repetition rule). A row whose Gram diagonal is 0
     (a dead component) is left unchanged.
 
+    With ``compiled=True`` (default) the sweep runs as a numba kernel when
+    numba is installed (same arithmetic, no per-row Python overhead); the
+    NumPy code below is the reference and the path for other array types.
+
     Returns ``(A, sweeps_done)``.
 
     Examples
@@ -49,6 +54,12 @@ def hals_sweep(
     >>> hals_sweep(np.zeros((2, 1)), B, G)[0].ravel().tolist()
     [2.0, 0.0]
     """
+    if compiled:
+        from ._hals_compiled import compiled_sweep
+
+        done = compiled_sweep(A, B, G, l1, l2, max_sweeps, rel_tol)
+        if done is not None:
+            return A, done
     k = A.shape[0]
     diag = np.diag(G) + l2
     first = 0.0
