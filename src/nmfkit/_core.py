@@ -219,7 +219,11 @@ def fit_factorization(
             H0c = H0c / np.sqrt(c)
 
     init_name = init or "auto"
-    if init_name == "auto" and k <= min(n_samples, n_features):
+    if init_name == "auto" and ew is not None:
+        # an SVD of the zero-filled matrix is biased towards the holes (measured on
+        # MovieLens: validation RMSE 0.94-0.96 from nndsvda against 0.93-0.94 from random)
+        init_name = "random"
+    elif init_name == "auto" and k <= min(n_samples, n_features):
         # NNDSVD's exact zeros are fine for solvers that can leave zero; MU cannot,
         # so it gets the small random fill. (scikit-learn's "nndsvda" fills zeros
         # with mean(X), which can start far above ½‖X‖², e.g. 320× on digits.)

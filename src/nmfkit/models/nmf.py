@@ -40,7 +40,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     init : {"auto", "random", "nndsvd", "nndsvda", "nndsvdar", "spa", "custom"}, default="auto"
         Start. ``"auto"``: when k ≤ min(n_samples, n_features), ``"nndsvd"``
         for the solvers that can move entries off zero and ``"nndsvdar"`` for
-        ``"mu"`` (whose zeros would stay zero); else ``"random"``. ``"custom"``
+        ``"mu"`` (whose zeros would stay zero); else, and always with entry
+        weights or missing data, ``"random"``. ``"custom"``
         takes ``W`` and ``H`` passed to ``fit``.
     solver : str, default="auto"
         A registered solver (see :func:`nmfkit.list_solvers`): ``"hals"``,
