@@ -66,8 +66,8 @@ def test_imputation_of_planted_matrix(solver):
     filled = model.impute(Xm, weights=weights)
     np.testing.assert_array_equal(filled[~mask], X[~mask])
     err = np.linalg.norm(filled[mask] - X[mask]) / np.linalg.norm(X[mask])
-    # MU converges sublinearly here: 4e-4 after 5000 iterations, 1.5e-4 after 15000
-    # (measured); the 1e-4 of the issue is met by every other solver.
+    # MU converges slowly here (4e-4 after 5000 iterations, 6.3e-5 after 25000): the
+    # default run checks 1e-3 and test_mu_imputation_reaches_1e4 (make test-slow) 1e-4.
     thresh = 1e-3 if solver == "mu" else 1e-4
     assert err < thresh, err
 
@@ -208,3 +208,14 @@ def test_transform_and_fold_in_with_weights():
     assert m.score(X[:, :50], weights=np.ones((80, 50))) == pytest.approx(
         -beta_divergence(X[:, :50], m.transform(X[:, :50]), m.components_, 2), rel=1e-8
     )
+
+
+@pytest.mark.slow
+def test_mu_imputation_reaches_1e4():
+    """MU meets the issue's 1e-4 too, given 25000 iterations (6.3e-5 measured, ~30 s)."""
+    X, Xm, mask, weights = _missing_case()
+    model = NMF(4, solver="mu", init="random", random_state=0, tol=0, max_iter=25000)
+    model.fit(Xm, weights=weights)
+    filled = model.impute(Xm, weights=weights)
+    err = np.linalg.norm(filled[mask] - X[mask]) / np.linalg.norm(X[mask])
+    assert err < 1e-4, err
