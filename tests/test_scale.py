@@ -62,7 +62,7 @@ def test_dask_dispatch():
     np.testing.assert_allclose(got.H, want.H, rtol=1e-8, atol=1e-12)
 
 
-def test_fit_scaled_refusals():
+def test_fit_scaled_refusals(tmp_path):
     X = _X()
     with pytest.raises(ValueError, match="Frobenius"):
         fit_scaled(X, 2, beta_loss="kullback-leibler", checkpoint="x")
@@ -70,8 +70,18 @@ def test_fit_scaled_refusals():
         fit_scaled(X, 2, weights=np.ones(X.shape))
     with pytest.raises(ValueError, match="row blocks"):
         fit_scaled(X, 2, solver="mu")
+    np.save(tmp_path / "x.npy", X)
     with pytest.raises(ValueError, match="in memory"):
-        fit_scaled(X, 2, init="nndsvd")
+        fit_scaled(tmp_path / "x.npy", 2, init="nndsvd")
+
+
+def test_in_memory_auto_init_is_factorize_auto_init(tmp_path):
+    X = _X(6)
+    want = nmfkit.factorize(X, 3, max_iter=20, tol=0)  # init "auto": NNDSVD
+    got = fit_scaled(X, 3, init="auto", max_iter=20, tol=0, checkpoint=tmp_path / "c.npz")
+    # (the SVD inside NNDSVD may differ in its last bits between two calls)
+    np.testing.assert_allclose(got.H, want.H, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("solver, method", [("auto", "frobenius"), ("anls_bpp", "frobenius"),

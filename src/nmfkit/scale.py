@@ -87,15 +87,18 @@ def fit_scaled(
     block_rows: int | None = None,
     canonical: bool = True,
     solver_options: dict | None = None,
+    whom: str = "nmfkit.fit_scaled",
 ) -> FitResult:
     """Frobenius NMF of a Dask array, an out-of-core source or (with a checkpoint) any X.
 
     Dask arrays go to :func:`nmfkit.backend.dask.fit_dask`, everything else to
     :func:`nmfkit.blocked.fit_blocked` (an in-memory X as a single block, so
     the iterates are exactly the in-memory solver's). Supported: Frobenius
-    loss; solvers ``hals`` (``"auto"``), ``anls_bpp``, ``active_set``;
-    ``init`` ``"random"``/``None``/``"auto"`` (scikit-learn's random start) or
-    ``"custom"`` (``W``, ``H``); no entry weights.
+    loss; solvers ``hals`` (``"auto"``), ``anls_bpp``, ``active_set``; no
+    entry weights. ``init``: for an in-memory X every method, resolved as
+    :func:`nmfkit.factorize` resolves it (``"auto"``: NNDSVD); for Dask and
+    out-of-core data ``"random"`` (``None``/``"auto"`` mean it; an SVD would
+    need all of X) or ``"custom"`` (``W``, ``H``).
 
     Returns
     -------
@@ -121,19 +124,35 @@ def fit_scaled(
         )
     opts = dict(solver_options or {})
     dask_X = is_dask_array(X)
+    in_memory_X = False
     if not dask_X:
-        from .blocked import as_row_blocks
+        from .blocked import ArrayRowBlocks, as_row_blocks
 
-        in_memory = not _is_out_of_core(X)
-        if in_memory and block_rows is None:
-            block_rows = max(1, int(X.shape[0]))  # one block: the in-memory iterates
-        X = as_row_blocks(X, block_rows)
+        in_memory_X = not _is_out_of_core(X)
+        if in_memory_X:
+            if not sp.issparse(X):
+                X = np.asarray(X)
+            if block_rows is None:
+                block_rows = max(1, int(X.shape[0]))  # one block: the in-memory iterates
+            X = ArrayRowBlocks(X, block_rows)
+        else:
+            X = as_row_blocks(X, block_rows)
     n_samples, n_features = (int(d) for d in X.shape)
     k = int(n_components)
     if W is not None or H is not None or init == "custom":
         if W is None or H is None:
             raise ValueError("init='custom' needs both W and H")
         W0, H0 = np.asarray(W), np.asarray(H)
+    elif in_memory_X and init not in ("random",):
+        # all of X is here: the in-memory path's start ("auto": NNDSVD, or random when
+        # k exceeds min(n_samples, n_features)), so the iterates are the in-memory ones
+        from .init import initialize, resolve_init
+
+        init_name = init or "auto"
+        if init_name == "auto":
+            init_name = "nndsvd" if k <= min(n_samples, n_features) else "random"
+        init_name = resolve_init(init_name, k, n_samples, n_features)
+        W0, H0 = initialize(X.X, k, init_name, random_state=random_state)
     elif init in (None, "auto", "random"):
         if dask_X:
             from .backend.dask import init_dask
@@ -170,6 +189,18 @@ def fit_scaled(
     Wf, Hf = res.W, res.H
     if canonical:
         Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not pen.any)
+    if res.stop_reason in ("max_iter", "max_time") and tol > 0:
+        import warnings
+
+        from .exceptions import ConvergenceWarning
+
+        what = f"max_iter={max_iter}" if res.stop_reason == "max_iter" else f"max_time={max_time}s"
+        warnings.warn(
+            f"{whom} stopped on {what} before reaching tol={tol} ({name}, {res.n_iter} "
+            "iterations); increase it or loosen tol",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return res.replace(W=Wf, H=Hf, extras=extras, solver=name, beta=2.0)
 
 
