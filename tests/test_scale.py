@@ -101,3 +101,48 @@ def test_partial_fit_step_kl_and_custom():
     assert state.method == "mu" and state.beta == 1.0
     with pytest.raises(ValueError, match="use solver='mu'"):
         partial_fit_step(None, X, n_components=2, solver="hals", beta_loss=1.0)
+
+
+# ----------------------------------------------------------------------- the estimator
+
+
+def test_estimator_checkpoint_resume_and_dask(tmp_path):
+    X = _X(7)
+    kw = dict(random_state=0, max_iter=25, tol=0)
+    plain = nmfkit.NMF(4, **kw).fit(X)
+    ck = tmp_path / "nmf.npz"
+    model = nmfkit.NMF(4, checkpoint=ck, checkpoint_every=5, **kw).fit(X)
+    assert np.array_equal(model.components_, plain.components_)
+    assert nmfkit.resume(ck, X).n_iter == 25
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    opts = dict(init="random", solver_options={"inner_repeat": False}, **kw)
+    with dask.config.set(scheduler="threads"):
+        dmodel = nmfkit.NMF(4, **opts).fit(da.from_array(X, chunks=(20, 25)))
+    np.testing.assert_allclose(dmodel.components_, nmfkit.NMF(4, **opts).fit(X).components_,
+                               rtol=1e-10, atol=1e-13)
+    assert dmodel.n_features_in_ == 25 and dmodel.transform(X[:2]).shape == (2, 4)
+    with pytest.raises(ValueError, match="n_init"):
+        nmfkit.NMF(4, n_init=2, checkpoint=ck).fit(X)
+
+
+@pytest.mark.parametrize("solver", ["auto", "mu"])
+def test_estimator_partial_fit(solver, tmp_path):
+    X = _X(8)
+    model = nmfkit.NMF(3, solver=solver, random_state=0)
+    for s in range(0, 80, 20):
+        assert model.partial_fit(X[s:s + 20]) is model
+    assert model.n_steps_ == 4 and model.components_.shape == (3, 25)
+    assert model.transform(X).shape == (80, 3)
+    model.save(tmp_path / "m.npz")
+    assert np.array_equal(nmfkit.load(tmp_path / "m.npz").components_, model.components_)
+    # continuing from a full fit starts from its components
+    fitted = nmfkit.NMF(3, random_state=0, max_iter=50).fit(X)
+    H = fitted.components_.copy()
+    fitted.partial_fit(X[:20])
+    assert fitted.n_steps_ == 1 and not np.array_equal(fitted.components_, H)
+    # NaN as missing with missing="nan"
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    nmfkit.NMF(3, missing="nan", random_state=0).partial_fit(Xn)

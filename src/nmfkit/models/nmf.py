@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         setting (with p = 5 neighbours), whose objective is twice ours with
         the same λ. The solver starts from unit-norm rows of H, as their
         code does, so λ does not depend on the units of X.
+    forget_factor : float in (0, 1], default=0.7
+        ``partial_fit`` only: weight of the running sums of earlier batches
+        at every call (see :mod:`nmfkit.online`).
+    checkpoint : str or path-like, default=None
+        Write the fit's state atomically to this ``.npz`` every
+        ``checkpoint_every`` iterations and at the end; continue an
+        interrupted fit with :func:`nmfkit.resume`. Frobenius solvers
+        ``hals``, ``anls_bpp``, ``active_set`` (see ``docs/scale.md``).
+    checkpoint_every : int, default=10
 
     Notes
     -----
@@ -170,6 +180,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "missing": [StrOptions({"error", "nan"})],
         "absent": [StrOptions({"zero", "missing"})],
         **REGULARIZATION_CONSTRAINTS,
+        "forget_factor": [Interval(numbers.Real, 0, 1, closed="right")],
+        "checkpoint": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -199,6 +212,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         image_shape: tuple[int, int] | None = None,
         graph_neighbors: int | None = None,
         graph_weight: float = 100.0,
+        forget_factor: float = 0.7,
+        checkpoint: Any = None,
+        checkpoint_every: int = 10,
     ) -> None:
         self.n_components = n_components
         self.init = init
@@ -224,6 +240,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.image_shape = image_shape
         self.graph_neighbors = graph_neighbors
         self.graph_weight = graph_weight
+        self.forget_factor = forget_factor
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -308,6 +327,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W : ndarray of shape (n_samples, n_components)
         """
         self._validate_params()
+        from ..scale import needs_scaled_fit
+
+        if needs_scaled_fit(X, checkpoint=self.checkpoint):
+            return self._fit_scaled(X, W, H, weights)
         X = self._validate_X(X, reset=True, weights=weights)
         k = self._resolve_k(X, W, H)
         res = fit_factorization(
@@ -333,6 +356,92 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.reconstruction_err_ = float(res.extras["reconstruction_err"])
         self.W_ = res.W
         return res.W
+
+    def _fit_scaled(self, X: Any, W: Any, H: Any, weights: Any) -> Any:
+        """Dask arrays, out-of-core data, checkpoints: :func:`nmfkit.scale.fit_scaled`."""
+        from ..scale import fit_scaled, is_dask_array
+
+        if is_dask_array(X) or isinstance(X, str | os.PathLike) or not hasattr(X, "__array__"):
+            from ..blocked import as_row_blocks
+
+            if not is_dask_array(X):
+                X = as_row_blocks(X)
+            self.n_features_in_ = int(X.shape[1])
+        elif isinstance(X, np.memmap) or type(X).__module__.startswith(("h5py", "zarr")):
+            self.n_features_in_ = int(X.shape[1])
+        else:
+            X = self._validate_X(X, reset=True, weights=weights)
+        if self.n_init != 1:
+            raise ValueError(
+                "n_init > 1 is not available for Dask, out-of-core or checkpointed fits"
+            )
+        res = fit_scaled(
+            X, self._resolve_k(X, W, H), init=self.init, solver=self.solver,
+            beta_loss=self.beta_loss, tol=self.tol, max_iter=self.max_iter,
+            max_time=self.max_time, random_state=self.random_state, alpha_W=self.alpha_W,
+            alpha_H=self.alpha_H, l1_ratio=self.l1_ratio, verbose=self.verbose,
+            callback=self.callback, W=W, H=H, weights=weights, checkpoint=self.checkpoint,
+            checkpoint_every=self.checkpoint_every, solver_options=self.solver_options,
+            whom=type(self).__name__,
+        )
+        self.components_ = res.H
+        self.n_components_ = res.H.shape[0]
+        self.n_iter_ = res.n_iter
+        self.loss_history_ = res.loss_history
+        self.converged_ = res.converged
+        self.stop_reason_ = res.stop_reason
+        self.elapsed_ = res.elapsed
+        self.solver_ = res.solver
+        self.reconstruction_err_ = float(res.extras["reconstruction_err"])
+        self.W_ = res.W
+        return res.W
+
+    def partial_fit(
+        self, X: Any, y: Any = None, W: Any = None, H: Any = None, weights: Any = None
+    ) -> NMF:
+        """Update the model with one mini-batch of rows (online NMF); returns self.
+
+        Frobenius solvers keep Mairal et al.'s running sums, ``solver="mu"``
+        (any ``beta_loss``) follows Lefèvre, Bach & Févotte as scikit-learn's
+        ``MiniBatchNMF.partial_fit``; both discount earlier batches by
+        ``forget_factor`` per call (:mod:`nmfkit.online`). The first call
+        takes H from ``H`` (``init="custom"``), from a previous ``fit``, or
+        from ``init`` on the batch. ``weights`` (0 = missing) is supported.
+
+        Examples
+        --------
+        >>> import numpy as np, nmfkit
+        >>> X = np.random.default_rng(0).random((60, 8))
+        >>> model = nmfkit.NMF(3, random_state=0)
+        >>> for s in range(0, 60, 20):
+        ...     model = model.partial_fit(X[s:s + 20])
+        >>> model.components_.shape, model.n_steps_
+        ((3, 8), 3)
+        """
+        from ..scale import partial_fit_step
+
+        first = getattr(self, "_online_state", None) is None
+        if first:
+            self._validate_params()
+        X = self._validate_X(X, reset=not hasattr(self, "components_"), weights=weights)
+        if self.missing == "nan" and not sp.issparse(X) and np.isnan(X).any():
+            seen = ~np.isnan(X)
+            weights = seen * (1.0 if weights is None else np.asarray(weights, dtype=float))
+            X = np.where(seen, X, 0.0)
+        if first and H is None and hasattr(self, "components_"):
+            H = self.components_
+        k = self._resolve_k(X, W, H) if first else self.n_components_
+        state, _ = partial_fit_step(
+            getattr(self, "_online_state", None), X, n_components=k, solver=self.solver,
+            beta_loss=self.beta_loss, init=self.init, random_state=self.random_state,
+            forget_factor=self.forget_factor, alpha_W=self.alpha_W, alpha_H=self.alpha_H,
+            l1_ratio=self.l1_ratio, weights=weights, H=H,
+        )
+        self._online_state = state
+        self.components_ = state.H
+        self.n_components_ = state.n_components
+        self.n_steps_ = state.n_steps
+        return self
 
     def fit(
         self,
