@@ -52,8 +52,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``"mu"`` for every other β.
     beta_loss : {"frobenius", "kullback-leibler", "itakura-saito"} or float, default="frobenius"
     tol : float, default=1e-4
-        Stop when the relative objective decrease per iteration,
-        ``(f_{t-1} − f_t) / f_{t-1}``, falls below ``tol`` (``stop_rule="pgrad"``
+        Stop when the relative objective change per iteration,
+        ``|f_{t-1} − f_t| / f_{t-1}``, falls below ``tol`` (``stop_rule="pgrad"``
         uses the relative projected-gradient norm instead).
     max_iter : int, default=200
     max_time : float or None, default=None

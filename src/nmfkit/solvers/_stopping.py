@@ -2,8 +2,8 @@
 
 Rules (``stop_rule=``):
 
-* ``"objective"`` (default): stop when the relative decrease of the
-  objective over one iteration, ``(f_{t-1} − f_t) / f_{t-1}``, falls below ``tol``.
+* ``"objective"`` (default): stop when the relative change of the
+  objective over one iteration, ``|f_{t-1} − f_t| / f_{t-1}``, falls below ``tol``.
   With ``tol=0`` the run never stops on this rule.
 * ``"pgrad"``: stop when the projected-gradient norm relative to its value
   at the start, ``‖∇ᴾf(W_t, H_t)‖ / ‖∇ᴾf(W_0, H_0)‖``, falls below ``tol``
@@ -142,7 +142,8 @@ class Monitor:
             self.stop_reason = "exact"
             return True
         if self.stop_rule == "objective":
-            if self.tol > 0 and prev > 0 and (prev - loss) / prev < self.tol:
+            # |change|: a large increase (non-monotone solvers) is not convergence
+            if self.tol > 0 and prev > 0 and abs(prev - loss) / prev < self.tol:
                 self.stop_reason = "tol"
                 return True
         elif self.tol > 0 and pgrad is not None and self._pg0:
