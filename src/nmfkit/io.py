@@ -77,8 +77,9 @@ class DataFileError(ValueError):
     >>> try:
     ...     read_matrix("no-such-file.csv")
     ... except DataFileError as exc:
-    ...     print(exc)
-    no-such-file.csv: file not found
+    ...     message = str(exc)
+    >>> message
+    'no-such-file.csv: file not found'
     """
 
     def __init__(self, path: Any, problem: str) -> None:

@@ -546,8 +546,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             out[ew.rows[obs], ew.cols[obs]] = ew.x[obs]
         else:
             obs = ew.dense > 0
-            Xd = X.toarray() if sp.issparse(X) else X  # dense result requested anyway
-            out[obs] = Xd[obs]
+            if sp.issparse(X):  # observed entries: stored values, zeros elsewhere
+                out[obs] = 0.0
+                r = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+                keep = obs[r, X.indices]
+                out[r[keep], X.indices[keep]] = X.data[keep]
+            else:
+                out[obs] = X[obs]
         return out
 
     def inverse_transform(self, X: Any) -> np.ndarray:
