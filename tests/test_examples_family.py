@@ -38,6 +38,7 @@ def floats(pattern: str, text: str) -> list[float]:
         ("convex_semi_nmf.py", [(r"SemiNMF on mixed-sign blobs: ARI ([\d.]+)", 0.9, ">=")]),
         ("graph_regularized_moons.py", [(r"graph from positions: ARI ([\d.]+)", 0.95, ">=")]),
         ("kl_plsa.py", [(r"distance per topic: \[([\d. ]+)", None, None)]),
+        ("admm_solver.py", [(r"frobenius  admm: objective ([\d.e+-]+)", 0.3, "<=")]),
     ],
 )
 def test_family_examples(name, checks):
