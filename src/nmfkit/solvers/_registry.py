@@ -126,6 +126,15 @@ def get_solver(name: str) -> SolverSpec:
         raise ValueError(f"unknown solver {name!r}; valid solvers are {valid}") from None
 
 
+#: Listing order of the built-in solvers (registration order depends on imports).
+_ORDER = ("hals", "mu", "anls_bpp", "active_set", "pgd", "nesterov", "admm", "nmfsc")
+
+
+def _ordered() -> list[SolverSpec]:
+    rank = {n: i for i, n in enumerate(_ORDER)}
+    return sorted(_REGISTRY.values(), key=lambda s: (rank.get(s.name, len(rank)), s.name))
+
+
 def list_solvers() -> list[dict[str, Any]]:
     """The registry as a list of dicts (name, losses, sparse, weights, penalties, ...).
 
@@ -136,7 +145,7 @@ def list_solvers() -> list[dict[str, Any]]:
     True
     """
     _ensure_loaded()
-    return [spec.as_dict() for spec in _REGISTRY.values()]
+    return [spec.as_dict() for spec in _ordered()]
 
 
 def check_solver(
@@ -162,7 +171,7 @@ def check_solver(
     if problems:
         ok = [
             s.name
-            for s in _REGISTRY.values()
+            for s in _ordered()
             if s.supports_beta(beta)
             and (s.sparse or not sparse)
             and (not weights or s.supports_weights(beta))
