@@ -160,6 +160,7 @@ def beta_divergence(
     *,
     weights: Any = None,
     normX2: float | None = None,
+    wh_at_data: np.ndarray | None = None,
 ) -> float:
     """β-divergence ``D_β(X | WH)`` summed over entries, as a float64 scalar.
 
@@ -174,6 +175,9 @@ def beta_divergence(
         Entry weights (0 = missing). Handled by :mod:`nmfkit.losses.weighted`.
     normX2 : float, optional
         Precomputed ``‖X‖²`` (Frobenius only).
+    wh_at_data : ndarray, optional
+        WH at the stored entries of a sparse X, when the caller already has it
+        (β ≠ 2; not modified).
 
     Examples
     --------
@@ -212,7 +216,11 @@ def beta_divergence(
 
     if sp.issparse(X):
         x = np.asarray(X.data, dtype=np.float64)
-        y = values_at_nonzeros(W.astype(np.float64), H.astype(np.float64), X)
+        y = (
+            values_at_nonzeros(W.astype(np.float64), H.astype(np.float64), X)
+            if wh_at_data is None
+            else wh_at_data
+        )
         if beta == 1:
             res = _elementwise(x, y, 1.0)
             res += float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))

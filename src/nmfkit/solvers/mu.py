@@ -49,10 +49,15 @@ def mu_gamma(beta: float) -> float:
     return 1.0
 
 
-def _ratio_at_data(X: Any, W: np.ndarray, H: np.ndarray, beta: float) -> Any:
-    """``X ⊙ (WH)^(β−2)`` (only at stored entries for sparse X)."""
+def _ratio_at_data(
+    X: Any, W: np.ndarray, H: np.ndarray, beta: float, wh_data: np.ndarray | None = None
+) -> Any:
+    """``X ⊙ (WH)^(β−2)`` (only at stored entries for sparse X).
+
+    ``wh_data``: WH at X's stored entries when already known (it is overwritten).
+    """
     if sp.issparse(X):
-        vals = values_at_nonzeros(W, H, X)
+        vals = values_at_nonzeros(W, H, X) if wh_data is None else wh_data
         xd = X.data
         out_data = vals
     else:
@@ -113,15 +118,18 @@ def _finish(num: np.ndarray, den: np.ndarray, F: np.ndarray, l1: float, l2: floa
 
 def mu_update_W(
     X: Any, W: np.ndarray, H: np.ndarray, beta: float, l1: float = 0.0, l2: float = 0.0,
-    gamma: float | None = None,
+    gamma: float | None = None, wh_data: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One multiplicative update of W (in place); returns W."""
+    """One multiplicative update of W (in place); returns W.
+
+    ``wh_data`` (sparse X, β ≠ 2): WH at the stored entries, if the caller has it.
+    """
     gamma = mu_gamma(beta) if gamma is None else gamma
     if beta == 2:
         num = np.asarray(X @ H.T)
         den = W @ (H @ H.T)
     else:
-        R = _ratio_at_data(X, W, H, beta)
+        R = _ratio_at_data(X, W, H, beta, wh_data)
         num = np.asarray(R @ H.T)
         if beta == 1:
             den = np.broadcast_to(np.sum(H, axis=1)[np.newaxis, :], W.shape).copy()
@@ -384,7 +392,16 @@ def solve_mu(
         stop_rule=stop_rule, verbose=verbose, progress=progress, solver="mu", beta=beta,
     )
 
+    # sparse X, β ≠ 2: WH at the stored entries is needed by the objective and by the
+    # next W-update at the same (W, H): gather it once (float64 only, so values match)
+    share = sp.issparse(X) and beta != 2 and W.dtype == np.float64 == H.dtype
+    cache: dict[str, np.ndarray] = {}
+
     def objective() -> float:
+        if share:
+            cache["wh"] = values_at_nonzeros(W, H, X)
+            d = beta_divergence(X, W, H, beta, wh_at_data=cache["wh"])
+            return d + pen.value(W, H)
         return beta_divergence(X, W, H, beta, normX2=normX2) + pen.value(W, H)
 
     def pgrad() -> float:
@@ -412,7 +429,7 @@ def solve_mu(
     if mon.start(objective(), pgrad if stop_rule == "pgrad" else None):
         return mon.result(W, H)
     while True:
-        mu_update_W(X, W, H, beta, pen.l1_W, pen.l2_W, gamma)
+        mu_update_W(X, W, H, beta, pen.l1_W, pen.l2_W, gamma, wh_data=cache.pop("wh", None))
         if beta < 1:
             W[W < _F64_EPS] = 0.0
         if update_H:
