@@ -192,9 +192,11 @@ def auto_solver(
 
     * sparseness constraints (``"sparseness"`` in ``penalties``): ``"nmfsc"``.
     * a graph or total-variation penalty (``"graph"``/``"tv"``): ``"mu"``.
-    * Frobenius (β = 2): ``"hals"`` (with inner repetitions), the fastest
-      per unit of progress on dense and sparse data in our benchmarks.
-    * every other β: ``"mu"``, the only solver for general β-divergences.
+    * Frobenius (β = 2): ``"hals"`` (with inner repetitions): first to the
+      1e-2 target in every case of the quick benchmark, but not yet to 1e-3
+      on small dense data (see benchmarks/results.md).
+    * every other β: ``"mu"``, the solver for general β-divergences (``"admm"``
+      also handles KL).
     """
     _ensure_loaded()
     if "sparseness" in penalties:
