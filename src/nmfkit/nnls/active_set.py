@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bpp import _REL_TOL, _grouped_solve, _optimal_rows, _prepare, _result_dtype
+from .bpp import _REL_TOL, _grouped_solve, exact_nnls_driver
 
 __all__ = ["active_set_nnls"]
 
@@ -157,31 +157,10 @@ def active_set_nnls(
     >>> active_set_nnls(G, B).round(6).tolist()
     [[1.0, 0.0], [1.0, 2.0]]
     """
-    dtype = _result_dtype(B, A0)
-    Gf, Bt, live = _prepare(G, B, l1, l2)
-    p, k = Bt.shape
-    if A0 is not None and np.shape(A0) != (k, p):
-        raise ValueError(f"A0 must have shape {(k, p)}, got {np.shape(A0)}")
-    At = np.zeros((p, k))
-    if k == 0 or p == 0 or not live.any():
-        return np.ascontiguousarray(At.T, dtype=dtype)
-    if max_iter is None:
-        max_iter = 10 * k + 50
-    sub = not live.all()
-    Gl = Gf[np.ix_(live, live)] if sub else Gf
-    Bl = Bt[:, live] if sub else Bt
-    if A0 is None:
-        X = _lawson_hanson(Gl, Bl, np.zeros(Bl.shape), int(max_iter))
-    else:
-        A0t = np.asarray(A0).T
-        X = np.array(A0t[:, live] if sub else A0t, dtype=np.float64, order="C")
-        np.maximum(X, 0.0, out=X)
-        todo = np.flatnonzero(~_optimal_rows(Gl, Bl, X))
-        if todo.size:
-            X[todo] = _lawson_hanson(Gl, Bl[todo], X[todo], int(max_iter))
-    if sub:
-        At[:, live] = X
-    else:
-        At = X
-    At += 0.0  # no negative zeros
-    return np.ascontiguousarray(At.T, dtype=dtype)
+    def cold(Gl: np.ndarray, Bl: np.ndarray, it: int) -> np.ndarray:
+        return _lawson_hanson(Gl, Bl, np.zeros(Bl.shape), it)
+
+    def warm(Gl: np.ndarray, Bs: np.ndarray, start: np.ndarray, it: int) -> np.ndarray:
+        return _lawson_hanson(Gl, Bs, start, it)
+
+    return exact_nnls_driver(G, B, A0, l1, l2, max_iter, cold, warm)

@@ -26,6 +26,8 @@ batched factorization, so no Python loop runs over the columns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -399,6 +401,34 @@ def bpp_nnls(
     >>> bpp_nnls(G, B).round(6).tolist()
     [[1.0, 0.0], [1.0, 2.0]]
     """
+    def cold(Gl: np.ndarray, Bl: np.ndarray, it: int) -> np.ndarray:
+        return _bpp_core(Gl, Bl, np.zeros(Bl.shape, dtype=bool), it)[0]
+
+    def warm(Gl: np.ndarray, Bs: np.ndarray, start: np.ndarray, it: int) -> np.ndarray:
+        Xs, conv = _bpp_core(Gl, Bs, start > 0, it)
+        if not conv.all():  # iteration cap: never worse than the warm start
+            worse = ~conv & (_objective_rows(Gl, Bs, Xs) > _objective_rows(Gl, Bs, start))
+            Xs[worse] = start[worse]
+        return Xs
+
+    return exact_nnls_driver(G, B, A0, l1, l2, max_iter, cold, warm)
+
+
+def exact_nnls_driver(
+    G: np.ndarray,
+    B: np.ndarray,
+    A0: np.ndarray | None,
+    l1: float,
+    l2: float,
+    max_iter: int | None,
+    cold: Any,
+    warm: Any,
+) -> np.ndarray:
+    """Shared frame of the exact kernels: penalties, dead components, warm starts.
+
+    ``cold(G, B, max_iter)`` solves from zero; ``warm(G, B, start, max_iter)``
+    improves the rows of a warm start that are not already optimal.
+    """
     dtype = _result_dtype(B, A0)
     Gf, Bt, live = _prepare(G, B, l1, l2)
     p, k = Bt.shape
@@ -413,19 +443,14 @@ def bpp_nnls(
     Gl = Gf[np.ix_(live, live)] if sub else Gf
     Bl = Bt[:, live] if sub else Bt
     if A0 is None:
-        X, _ = _bpp_core(Gl, Bl, np.zeros(Bl.shape, dtype=bool), int(max_iter))
+        X = cold(Gl, Bl, int(max_iter))
     else:
         A0t = np.asarray(A0).T
         X = np.array(A0t[:, live] if sub else A0t, dtype=np.float64, order="C")
         np.maximum(X, 0.0, out=X)
         todo = np.flatnonzero(~_optimal_rows(Gl, Bl, X))
         if todo.size:
-            start, Bs = X[todo], Bl[todo]
-            Xs, conv = _bpp_core(Gl, Bs, start > 0, int(max_iter))
-            if not conv.all():  # iteration cap: never worse than the warm start
-                worse = ~conv & (_objective_rows(Gl, Bs, Xs) > _objective_rows(Gl, Bs, start))
-                Xs[worse] = start[worse]
-            X[todo] = Xs
+            X[todo] = warm(Gl, Bl[todo], X[todo], int(max_iter))
     if sub:
         At[:, live] = X
     else:
