@@ -17,6 +17,8 @@ __all__ = [
     "to_csr",
     "matmul",
     "rmatmul_T",
+    "spmm",
+    "spmm_t",
     "squared_norm",
     "sum_all",
     "dense_rows",
@@ -71,11 +73,25 @@ def matmul(A: Any, B: Any) -> Any:
     return out
 
 
+def spmm(X: Any, D: np.ndarray) -> np.ndarray:
+    """``X @ D`` for CSR ``X`` (m × n) and dense ``D`` (n × k): dense (m × k).
+
+    The single entry point for sparse × dense products in the NumPy path, so
+    that a faster kernel can replace SciPy's without touching the solvers.
+    """
+    return np.asarray(X @ D)
+
+
+def spmm_t(X: Any, D: np.ndarray) -> np.ndarray:
+    """``Xᵀ @ D`` for CSR ``X`` (m × n) and dense ``D`` (m × k): dense (n × k)."""
+    return np.asarray(X.T @ D)
+
+
 def rmatmul_T(X: Any, W: Any) -> Any:
     """Return ``W.T @ X`` (k × n_features) efficiently for dense or CSR ``X``."""
     if sp.issparse(X):
         # X.T is CSC: a CSC @ dense product is a single pass over the data.
-        return np.asarray(X.T @ W).T
+        return spmm_t(X, W).T
     return W.T @ X
 
 

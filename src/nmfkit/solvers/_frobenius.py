@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import squared_norm
+from ..backend import spmm, spmm_t, squared_norm
 from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
 from ._result import FitResult
 from ._stopping import Monitor
@@ -33,14 +33,14 @@ Kernel = Callable[..., np.ndarray]
 def _xt_products_W(X: Any, H: np.ndarray) -> np.ndarray:
     """``H Xᵀ`` of shape (k, n_samples), C order."""
     if sp.issparse(X):
-        return np.ascontiguousarray(np.asarray(X @ H.T).T)
+        return np.ascontiguousarray(spmm(X, H.T).T)
     return H @ X.T
 
 
 def _products_H(X: Any, Wt: np.ndarray) -> np.ndarray:
     """``Wᵀ X`` of shape (k, n_features)."""
     if sp.issparse(X):
-        return np.ascontiguousarray(np.asarray(X.T @ Wt.T).T)
+        return np.ascontiguousarray(spmm_t(X, Wt.T).T)
     return Wt @ X
 
 

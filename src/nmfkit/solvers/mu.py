@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import row_blocks, squared_norm, values_at_nonzeros
+from ..backend import row_blocks, spmm, spmm_t, squared_norm, values_at_nonzeros
 from ..losses import (
     EPSILON,
     GRAM_LOSS_FLOOR,
@@ -126,11 +126,11 @@ def mu_update_W(
     """
     gamma = mu_gamma(beta) if gamma is None else gamma
     if beta == 2:
-        num = np.asarray(X @ H.T)
+        num = spmm(X, H.T) if sp.issparse(X) else X @ H.T
         den = W @ (H @ H.T)
     else:
         R = _ratio_at_data(X, W, H, beta, wh_data)
-        num = np.asarray(R @ H.T)
+        num = spmm(R, H.T) if sp.issparse(R) else R @ H.T
         if beta == 1:
             den = np.broadcast_to(np.sum(H, axis=1)[np.newaxis, :], W.shape).copy()
         elif sp.issparse(X):
@@ -151,11 +151,11 @@ def mu_update_H(
     """One multiplicative update of H (in place); returns H."""
     gamma = mu_gamma(beta) if gamma is None else gamma
     if beta == 2:
-        num = np.asarray(X.T @ W).T if sp.issparse(X) else W.T @ X
+        num = spmm_t(X, W).T if sp.issparse(X) else W.T @ X
         den = (W.T @ W) @ H
     else:
         R = _ratio_at_data(X, W, H, beta)
-        num = np.asarray(R.T @ W).T if sp.issparse(R) else W.T @ R
+        num = spmm_t(R, W).T if sp.issparse(R) else W.T @ R
         if beta == 1:
             w_sum = np.sum(W, axis=0)
             w_sum[w_sum == 0] = 1.0
@@ -291,7 +291,7 @@ def _laplacian_mu(X, W, H, pen, lap, update_H, mon) -> FitResult:
         W[:, live] *= nrm[live].astype(W.dtype)
 
     def wtx(W_: np.ndarray) -> np.ndarray:
-        return np.asarray(X.T @ W_).T if sp.issparse(X) else W_.T @ X
+        return spmm_t(X, W_).T if sp.issparse(X) else W_.T @ X
 
     def reported(WtX: np.ndarray, WtW: np.ndarray) -> float:
         loss = frobenius_from_grams(normX2, WtX, H, WtW)
@@ -303,7 +303,7 @@ def _laplacian_mu(X, W, H, pen, lap, update_H, mon) -> FitResult:
         return mon.result(W, H)
     while True:
         HHt = H @ H.T
-        XHt = np.asarray(X @ H.T)
+        XHt = spmm(X, H.T) if sp.issparse(X) else X @ H.T
         P = W @ HHt
         if pen.l1_W:
             P += pen.l1_W
@@ -434,7 +434,7 @@ def solve_mu(
             W[W < _F64_EPS] = 0.0
         if update_H:
             if beta == 2:
-                WtX = np.asarray(X.T @ W).T if sp.issparse(X) else W.T @ X
+                WtX = spmm_t(X, W).T if sp.issparse(X) else W.T @ X
                 WtW = W.T @ W
                 den = WtW @ H
                 H = _finish(WtX.copy(), den, H, pen.l1_H, pen.l2_H, gamma)
