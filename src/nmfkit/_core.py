@@ -20,9 +20,10 @@ from ._validation import (
 )
 from ._weights import make_weights
 from .backend import work_dtype
+from .backend._xp import foreign_namespace
 from .constraints import REGULARIZATION_CONSTRAINTS
 from .constraints.laplacian import LaplacianPenalty
-from .exceptions import ComponentCollapseWarning, ConvergenceWarning
+from .exceptions import ComponentCollapseWarning, ConvergenceWarning, IncompatibleOptionsError
 from .init import check_custom_init, initialize
 from .losses import Penalties, beta_divergence, check_beta_data, resolve_beta
 from .solvers import FitResult, auto_solver, check_solver
@@ -126,6 +127,20 @@ def _structured(
     return opts, names
 
 
+def _check_foreign_options(**options: Any) -> None:
+    """Options that need NumPy arrays: a clear error for non-NumPy input."""
+    defaults = dict(
+        weights=None, missing="error", absent="zero", sparseness_W=None, sparseness_H=None,
+        tv_H=0.0, image_shape=None, graph=None, graph_neighbors=None,
+    )
+    used = [k for k, v in options.items() if v is not None and v != defaults[k]]
+    if used:
+        raise IncompatibleOptionsError(
+            f"{', '.join(used)} need NumPy or scipy.sparse input; for PyTorch/CuPy arrays "
+            "convert X to NumPy or drop these options"
+        )
+
+
 def fit_factorization(
     X: Any,
     n_components: int,
@@ -171,6 +186,22 @@ def fit_factorization(
     )
     validate_params(params, whom)
     k = check_n_components(n_components)
+    xp = foreign_namespace(X)
+    if xp is not None:  # PyTorch, CuPy, ... arrays: the same steps in their namespace
+        _check_foreign_options(
+            weights=weights, missing=missing, absent=absent, sparseness_W=sparseness_W,
+            sparseness_H=sparseness_H, tv_H=tv_H, image_shape=image_shape, graph=graph,
+            graph_neighbors=graph_neighbors,
+        )
+        from ._core_xp import fit_factorization_xp
+
+        return fit_factorization_xp(
+            X, k, xp, init=init, solver=solver, beta_loss=beta_loss, tol=tol,
+            max_iter=max_iter, max_time=max_time, n_init=n_init, random_state=random_state,
+            alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio, verbose=verbose,
+            callback=callback, stop_rule=stop_rule, progress=progress, W=W, H=H,
+            canonical=canonical, whom=whom, solver_options=solver_options,
+        )
     plain = weights is None and missing == "error" and absent == "zero"
     if not validated:
         X = check_data(X, whom, non_negative=plain, allow_nan=not plain)

@@ -3,7 +3,7 @@
 from .active_set import active_set_nnls
 from .admm import admm_nnls
 from .bpp import bpp_nnls
-from .hals import hals_inner_bound, hals_sweep
+from .hals import hals_inner_bound, hals_sweep, hals_sweep_xp
 from .nesterov import nesterov_nnls
 from .pgd import pgd_nnls
 
@@ -13,6 +13,7 @@ __all__ = [
     "bpp_nnls",
     "hals_inner_bound",
     "hals_sweep",
+    "hals_sweep_xp",
     "nesterov_nnls",
     "pgd_nnls",
 ]

@@ -47,6 +47,7 @@ class SolverSpec:
     penalties: tuple[str, ...] = ("l1", "l2")
     description: str = ""
     weight_method: str = ""
+    array_api: bool = False
 
     def supports_beta(self, beta: float) -> bool:
         if self.losses == ANY_BETA:
@@ -72,6 +73,7 @@ class SolverSpec:
             "penalties": list(self.penalties),
             "description": self.description,
             "weight_method": self.weight_method,
+            "array_api": self.array_api,
         }
 
 
@@ -94,17 +96,19 @@ def register_solver(
     penalties: tuple[str, ...] = ("l1", "l2"),
     description: str = "",
     weight_method: str = "",
+    array_api: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a solver function under ``name``.
 
     ``weight_method`` says how the solver handles entry weights and at what
-    cost (it goes into the generated compatibility table).
+    cost (it goes into the generated compatibility table). ``array_api``:
+    the solver also runs on non-NumPy arrays (PyTorch, CuPy, ...).
     """
 
     def deco(func: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRY[name] = SolverSpec(
             name, func, losses, sparse, weights, weight_losses, penalties, description,
-            weight_method,
+            weight_method, array_api,
         )
         return func
 
@@ -155,8 +159,12 @@ def check_solver(
     sparse: bool = False,
     weights: bool = False,
     penalties: tuple[str, ...] = (),
+    array_api: bool = False,
 ) -> SolverSpec:
-    """Return the spec for ``name`` or raise naming the solvers that would work."""
+    """Return the spec for ``name`` or raise naming the solvers that would work.
+
+    ``array_api=True``: the data is a non-NumPy array (PyTorch, CuPy, ...).
+    """
     spec = get_solver(name)
     problems = []
     if not spec.supports_beta(beta):
@@ -168,6 +176,8 @@ def check_solver(
     for p in penalties:
         if p not in spec.penalties:
             problems.append(_PENALTY_TEXT.get(p, f"the {p} penalty"))
+    if array_api and not spec.array_api:
+        problems.append("non-NumPy arrays (PyTorch, CuPy, ...)")
     if problems:
         ok = [
             s.name
@@ -176,6 +186,7 @@ def check_solver(
             and (s.sparse or not sparse)
             and (not weights or s.supports_weights(beta))
             and all(p in s.penalties for p in penalties)
+            and (s.array_api or not array_api)
         ]
         alt = ", ".join(repr(n) for n in ok) if ok else "none"
         raise IncompatibleOptionsError(
@@ -216,8 +227,8 @@ def compatibility_table() -> str:
     _ensure_loaded()
     lines = [
         "| solver | losses | sparse X | weights | weighted path (cost per iteration) "
-        "| penalties | description |",
-        "|---|---|---|---|---|---|---|",
+        "| penalties | PyTorch/CuPy | description |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for d in list_solvers():
         losses = d["losses"] if isinstance(d["losses"], str) else ", ".join(d["losses"])
@@ -228,6 +239,7 @@ def compatibility_table() -> str:
             w = "no"
         lines.append(
             f"| `{d['name']}` | {losses} | {'yes' if d['sparse'] else 'no'} | {w} | "
-            f"{d['weight_method'] or '—'} | {', '.join(d['penalties'])} | {d['description']} |"
+            f"{d['weight_method'] or '—'} | {', '.join(d['penalties'])} | "
+            f"{'yes' if d['array_api'] else 'no'} | {d['description']} |"
         )
     return "\n".join(lines)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..nnls import hals_inner_bound, hals_sweep
+from ..backend._xp import is_foreign
+from ..nnls import hals_inner_bound, hals_sweep, hals_sweep_xp
 from ._frobenius import alternating_frobenius
 from ._registry import register_solver
 from ._result import FitResult
@@ -22,6 +23,7 @@ __all__ = ["solve_hals"]
     weight_losses=("frobenius",),
     weight_method="exact weighted coordinate descent on the residual; "
     "dense weights O(mnk), sparse weights O(nnz·k)",
+    array_api=True,
     description="HALS / coordinate descent, Gillis–Glineur inner repetitions (default)",
 )
 def solve_hals(
@@ -88,13 +90,32 @@ def solve_hals(
     n_samples, n_features = X.shape
     k = W.shape[1]
 
+    def bound_for(side: str, state: dict) -> int:
+        if not inner_repeat:
+            return 1
+        n_rows, other = (n_samples, n_features) if side == "W" else (n_features, n_samples)
+        return hals_inner_bound(n_rows, state["nnz"] + other * k, k, inner_alpha)
+
+    if is_foreign(W):
+        from ._array_api import alternating_frobenius_xp
+
+        def kernel_xp(A, B, G, *, l1, l2, side, state, xp):
+            A, _ = hals_sweep_xp(
+                A, B, G, xp, l1=l1, l2=l2, max_sweeps=bound_for(side, state),
+                rel_tol=inner_delta,
+            )
+            return A
+
+        return alternating_frobenius_xp(
+            X, W, H, kernel=kernel_xp, name="hals", penalties=penalties, update_H=update_H,
+            max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
+            stop_rule=stop_rule, verbose=verbose, progress=progress,
+        )
+
     def kernel(A, B, G, *, l1, l2, side, state):
-        if inner_repeat:
-            n_rows, other = (n_samples, n_features) if side == "W" else (n_features, n_samples)
-            bound = hals_inner_bound(n_rows, state["nnz"] + other * k, k, inner_alpha)
-        else:
-            bound = 1
-        A, _ = hals_sweep(A, B, G, l1=l1, l2=l2, max_sweeps=bound, rel_tol=inner_delta)
+        A, _ = hals_sweep(
+            A, B, G, l1=l1, l2=l2, max_sweeps=bound_for(side, state), rel_tol=inner_delta
+        )
         return A
 
     return alternating_frobenius(

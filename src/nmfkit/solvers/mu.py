@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backend import row_blocks, spmm, spmm_t, squared_norm, values_at_nonzeros
+from ..backend._xp import is_foreign
 from ..losses import (
     EPSILON,
     GRAM_LOSS_FLOOR,
@@ -339,6 +340,7 @@ def _laplacian_mu(X, W, H, pen, lap, update_H, mon) -> FitResult:
     weights=True,
     penalties=("l1", "l2", "graph", "tv"),
     weight_losses="any",
+    array_api=True,
     weight_method="weighted multiplicative updates (MM for every beta); "
     "dense weights O(mnk), sparse weights O(nnz·k)",
     description="multiplicative updates, any beta (Févotte–Idier MM exponent)",
@@ -384,6 +386,20 @@ def solve_mu(
     """
     pen = penalties or Penalties()
     gamma = mu_gamma(beta)
+    if is_foreign(W):
+        if weights is not None or (laplacian is not None and laplacian.names):
+            from ..exceptions import IncompatibleOptionsError
+
+            raise IncompatibleOptionsError(
+                "weights and the graph/TV penalties need NumPy arrays"
+            )
+        from ._array_api import mu_xp
+
+        return mu_xp(
+            X, W, H, beta=beta, gamma=gamma, penalties=pen, update_H=update_H,
+            max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
+            stop_rule=stop_rule, verbose=verbose, progress=progress,
+        )
     W = np.array(W, order="C")
     H = np.array(H, order="C")
     normX2 = squared_norm(X) if beta == 2 else None
