@@ -2,8 +2,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# two pytest workers on two cores: one BLAS thread each
-TESTENV := SCIPY_ARRAY_API=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+# two pytest workers on two cores: one BLAS/OpenMP/numba thread each; the array-API
+# tests fail (rather than skip) when torch or array-api-strict is missing
+TESTENV := SCIPY_ARRAY_API=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 NMFKIT_REQUIRE_BACKENDS=1
 
 .PHONY: demo test test-slow lint bench bench-quick clean
 
@@ -11,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[all,test]'
+	# the PyTorch path is tested too: the CPU build on local disk, never a CUDA download
+	$(BIN)/pip install --quiet torch==2.13.0
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -133,7 +133,10 @@ def _check_foreign_options(**options: Any) -> None:
         weights=None, missing="error", absent="zero", sparseness_W=None, sparseness_H=None,
         tv_H=0.0, image_shape=None, graph=None, graph_neighbors=None,
     )
-    used = [k for k, v in options.items() if v is not None and v != defaults[k]]
+    used = [
+        k for k, v in options.items()
+        if v is not None and (defaults[k] is None or v != defaults[k])
+    ]
     if used:
         raise IncompatibleOptionsError(
             f"{', '.join(used)} need NumPy or scipy.sparse input; for PyTorch/CuPy arrays "

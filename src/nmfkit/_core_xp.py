@@ -212,11 +212,17 @@ def fit_factorization_xp(
     res = best.replace(solver=spec.name, beta=beta)
     Wf, Hf = res.W, res.H
     divergence = beta_divergence_xp(X, Wf, Hf, beta, xp)
-    rec = math.sqrt(max(2.0 * divergence, 0.0)) * (c ** (beta / 2) if c != 1.0 else 1.0)
-    extras = dict(res.extras, reconstruction_err=rec, loss_scale=1.0)
+    log_c = math.log(c)
+    # reconstruction error sqrt(2 D) in the units of the original data
+    rec = math.exp(0.5 * math.log(max(2.0 * divergence, 1e-320)) + 0.5 * beta * log_c)
+    extras = dict(res.extras, reconstruction_err=rec if divergence > 0 else 0.0, loss_scale=1.0)
     if c != 1.0:
         Wf, Hf = Wf * math.sqrt(c), Hf * math.sqrt(c)
-        res = res.replace(loss_history=res.loss_history * c**beta)
+        hist_max = float(np.max(res.loss_history)) if res.loss_history.size else 0.0
+        if hist_max == 0 or math.log(hist_max) + beta * log_c < 700:
+            res = res.replace(loss_history=res.loss_history * math.exp(beta * log_c))
+        else:  # not representable in float64: keep it in the rescaled units
+            extras["loss_scale"] = math.exp(beta * log_c) if beta * log_c < 700 else math.inf
     res = res.replace(extras=extras)
     if canonical:
         Wf, Hf = canonicalize_xp(Wf, Hf, xp, rescale=not pen.any)

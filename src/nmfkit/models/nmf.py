@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core import fit_factorization, resolve_solver
 from .._validation import COMMON_CONSTRAINTS, check_non_negative
+from ..backend._xp import is_foreign
 from ..constraints import REGULARIZATION_CONSTRAINTS
 from ..losses import Penalties, beta_divergence, check_beta_data, resolve_beta
 
@@ -327,6 +328,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         W : ndarray of shape (n_samples, n_components)
         """
         self._validate_params()
+        if is_foreign(X):
+            from ._nmf_xp import fit_foreign
+
+            return fit_foreign(self, X, W, H, weights, graph)
         from ..scale import needs_scaled_fit
 
         if needs_scaled_fit(X, checkpoint=self.checkpoint):
@@ -465,6 +470,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Other β: multiplicative updates with H fixed, started from a constant W.
         """
         check_is_fitted(self)
+        if is_foreign(X):
+            from ._nmf_xp import transform_foreign
+
+            return transform_foreign(self, X, weights)
         X = self._validate_X(X, reset=False, weights=weights)
         X, ew = self._weights(X, weights)
         return self._solve_W(X, ew)
@@ -558,6 +567,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Map W back to data space: ``W @ components_``."""
         check_is_fitted(self)
+        if is_foreign(X):
+            from ._nmf_xp import inverse_transform_foreign
+
+            return inverse_transform_foreign(self, X)
         W = np.asarray(X)
         if W.ndim != 2 or W.shape[1] != self.components_.shape[0]:
             raise ValueError(
@@ -569,6 +582,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def score(self, X: Any, y: Any = None, weights: Any = None) -> float:
         """Negative (weighted) β-divergence of X from its reconstruction (higher is better)."""
         check_is_fitted(self)
+        if is_foreign(X):
+            from ._nmf_xp import score_foreign
+
+            return score_foreign(self, X, weights)
         X = self._validate_X(X, reset=False, weights=weights)
         X, ew = self._weights(X, weights)
         W = self._solve_W(X, ew)

@@ -224,7 +224,7 @@ def mu_xp(
             d = beta_divergence_xp(X, W, H, beta, xp, normX2=normX2)
         return d + penalty_value_xp(pen, W, H, xp)
 
-    def update_W(W: Any) -> Any:
+    def step_W(W: Any) -> Any:
         if beta == 2:
             num = X.matmul(H.T) if sparse else X @ H.T
             den = W @ (H @ H.T)
@@ -246,7 +246,7 @@ def mu_xp(
                 den = WH ** (beta - 1) @ H.T
         return _finish(xp, num, den, W, pen.l1_W, pen.l2_W, gamma)
 
-    def update_H(H: Any) -> Any:
+    def step_H(H: Any) -> Any:
         if sparse:
             R = X.with_values(_ratio(xp, X.values, X.values_at(W, H), beta))
             num = R.rmatmul(W).T
@@ -268,7 +268,7 @@ def mu_xp(
     if mon.start(objective()):
         return mon.result(W, H)
     while True:
-        W = update_W(W)
+        W = step_W(W)
         if beta < 1:
             W = xp.where(W < _F64_EPS, 0.0, W)
         if update_H:
@@ -281,7 +281,7 @@ def mu_xp(
                     loss = frobenius_direct_xp(X, W, H, xp)
                 loss += penalty_value_xp(pen, W, H, xp)
             else:
-                H = update_H(H)
+                H = step_H(H)
                 if beta <= 1:
                     H = xp.where(H < _F64_EPS, 0.0, H)
                 loss = objective()

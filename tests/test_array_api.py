@@ -1,0 +1,291 @@
+"""The solvers on non-NumPy arrays: array-api-strict and PyTorch (CPU), against NumPy.
+
+``make test`` installs both (``NMFKIT_REQUIRE_BACKENDS=1`` turns a missing one
+into an error instead of a skip, so CI cannot silently skip this file).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nmfkit
+from nmfkit.exceptions import IncompatibleOptionsError
+
+REQUIRE = os.environ.get("NMFKIT_REQUIRE_BACKENDS") == "1"
+
+
+def _import(name: str):
+    if REQUIRE:
+        return __import__(name)
+    return pytest.importorskip(name)
+
+
+strict = _import("array_api_strict")
+torch = _import("torch")
+
+RTOL = 1e-10
+
+
+def to_torch(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def to_strict(a):
+    return strict.asarray(np.ascontiguousarray(a))
+
+
+def to_numpy(a):
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def torch_csr(Xs: sp.csr_matrix, layout: str = "csr"):
+    T = torch.sparse_csr_tensor(
+        torch.from_numpy(Xs.indptr.astype(np.int64)),
+        torch.from_numpy(Xs.indices.astype(np.int64)),
+        torch.from_numpy(Xs.data),
+        size=Xs.shape,
+    )
+    return T.to_sparse_coo() if layout == "coo" else T
+
+
+BACKENDS = {"torch": to_torch, "strict": to_strict}
+
+
+def rel(a, b) -> float:
+    a, b = to_numpy(a), np.asarray(b)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    X = rng.random((60, 5)) @ rng.random((5, 45))
+    X[X < 0.6] = 0.0
+    W0 = rng.random((60, 5)) + 0.05
+    H0 = rng.random((5, 45)) + 0.05
+    return X, W0, H0
+
+
+CASES = [("hals", 2.0), ("mu", 2.0), ("mu", 1.0), ("mu", 1.5), ("mu", 0.5), ("mu", 0.0)]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("solver,beta", CASES)
+def test_dense_iterates_equal_numpy(data, backend, solver, beta):
+    X, W0, H0 = data
+    Xb = X + 0.05 if beta <= 0 else X
+    conv = BACKENDS[backend]
+    kw = dict(solver=solver, beta_loss=beta, init="custom", max_iter=60, tol=0)
+    ref = nmfkit.factorize(Xb, 5, W=W0, H=H0, **kw)
+    got = nmfkit.factorize(conv(Xb), 5, W=conv(W0), H=conv(H0), **kw)
+    assert type(got.W) is type(conv(W0))  # the result stays in the input's library
+    assert rel(got.W, ref.W) < RTOL and rel(got.H, ref.H) < RTOL
+    np.testing.assert_allclose(got.loss_history, ref.loss_history, rtol=RTOL)
+    assert got.n_iter == ref.n_iter == 60
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("solver,beta", [("hals", 2.0), ("mu", 2.0), ("mu", 1.0), ("mu", 1.5)])
+def test_torch_sparse_equals_scipy(data, layout, solver, beta):
+    X, W0, H0 = data
+    Xs = sp.csr_matrix(X)
+    kw = dict(solver=solver, beta_loss=beta, init="custom", max_iter=40, tol=0)
+    ref = nmfkit.factorize(Xs, 5, W=W0, H=H0, **kw)
+    got = nmfkit.factorize(torch_csr(Xs, layout), 5, W=to_torch(W0), H=to_torch(H0), **kw)
+    assert isinstance(got.W, torch.Tensor) and got.W.layout == torch.strided
+    assert rel(got.W, ref.W) < RTOL and rel(got.H, ref.H) < RTOL
+    np.testing.assert_allclose(got.loss_history, ref.loss_history, rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("init", ["random", "nndsvd", "nndsvda", "nndsvdar"])
+def test_init_on_device_equals_numpy(data, backend, init):
+    from nmfkit.init import initialize
+
+    X, _, _ = data
+    ref = nmfkit.factorize(X, 5, init=init, random_state=3, max_iter=20, tol=0)
+    got = nmfkit.factorize(BACKENDS[backend](X), 5, init=init, random_state=3, max_iter=20, tol=0)
+    assert rel(got.W, ref.W) < 1e-9 and rel(got.H, ref.H) < 1e-9
+    W0, H0 = initialize(X, 5, init, random_state=3)
+    assert W0.shape == (60, 5) and H0.shape == (5, 45)
+
+
+def test_auto_solver_and_init_follow_numpy(data):
+    X, _, _ = data
+    for beta in (2.0, 1.0):
+        ref = nmfkit.factorize(X, 5, beta_loss=beta, random_state=0, max_iter=50)
+        got = nmfkit.factorize(to_torch(X), 5, beta_loss=beta, random_state=0, max_iter=50)
+        assert got.solver == ref.solver == ("hals" if beta == 2 else "mu")
+        assert got.n_iter == ref.n_iter
+        assert rel(got.W, ref.W) < 1e-9
+
+
+def test_planted_recovery_on_torch():
+    from conftest import match_cosines, planted
+
+    X, _, H_true = planted(seed=0, m=120, n=90, k=4)
+    for Xin in (to_torch(X), torch_csr(sp.csr_matrix(X))):
+        res = nmfkit.factorize(Xin, 4, solver="hals", tol=0, max_iter=300, random_state=0)
+        err = np.linalg.norm(X - to_numpy(res.W @ res.H)) / np.linalg.norm(X)
+        assert err < 1e-8
+        assert match_cosines(H_true, to_numpy(res.H)).min() > 0.999
+
+
+def test_mu_monotone_on_torch(data):
+    X, W0, H0 = data
+    for beta in (2.0, 1.0, 0.5):
+        res = nmfkit.factorize(
+            to_torch(X + 0.01), 5, solver="mu", beta_loss=beta, W=to_torch(W0),
+            H=to_torch(H0), max_iter=80, tol=0,
+        )
+        h = res.loss_history
+        assert np.all(np.diff(h) <= 8 * np.finfo(float).eps * h[:-1])
+
+
+def test_float32_and_integer_dtypes():
+    rng = np.random.default_rng(2)
+    X = (rng.random((30, 20)) * 5).astype(np.float32)
+    r32 = nmfkit.factorize(torch.from_numpy(X), 3, random_state=0, max_iter=30)
+    assert r32.W.dtype == torch.float32 and r32.H.dtype == torch.float32
+    ri = nmfkit.factorize(torch.from_numpy(X.astype(np.int64)), 3, random_state=0, max_iter=30)
+    assert ri.W.dtype == torch.float64
+    rs = nmfkit.factorize(strict.asarray(X), 3, random_state=0, max_iter=30)
+    assert rs.W.dtype == strict.float32
+
+
+def test_pgrad_rule_and_callback_on_torch(data):
+    X, W0, H0 = data
+    seen = []
+    kw = dict(solver="hals", init="custom", stop_rule="pgrad", tol=1e-3, max_iter=500)
+    ref = nmfkit.factorize(X, 5, W=W0, H=H0, **kw)
+    got = nmfkit.factorize(
+        to_torch(X), 5, W=to_torch(W0), H=to_torch(H0),
+        callback=lambda s: seen.append(type(s.W)), **kw,
+    )
+    assert got.n_iter == ref.n_iter and got.converged
+    assert seen and all(t is torch.Tensor for t in seen)
+
+
+def test_n_init_and_overflow_scale():
+    rng = np.random.default_rng(4)
+    X = rng.random((40, 3)) @ rng.random((3, 30))
+    ref = nmfkit.factorize(X, 3, n_init=3, random_state=5, init="random", max_iter=40)
+    got = nmfkit.factorize(to_torch(X), 3, n_init=3, random_state=5, init="random", max_iter=40)
+    assert rel(got.W, ref.W) < 1e-9
+    big = nmfkit.factorize(to_torch(X * 1e300), 3, random_state=0, max_iter=100)
+    assert bool(torch.all(torch.isfinite(big.W))) and bool(torch.all(torch.isfinite(big.H)))
+    recon = to_numpy(big.W @ big.H) / 1e300
+    assert np.linalg.norm(recon - X) / np.linalg.norm(X) < 1e-2
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0])
+def test_estimator_on_torch(data, beta):
+    X, _, _ = data
+    kw = dict(n_components=5, beta_loss=beta, random_state=0, max_iter=300, tol=1e-8)
+    ref = nmfkit.NMF(**kw)
+    Wr = ref.fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = nmfkit.NMF(**kw)
+        W = est.fit_transform(to_torch(X))
+    assert isinstance(W, torch.Tensor) and isinstance(est.components_, torch.Tensor)
+    assert est.n_features_in_ == 45 and est.n_iter_ == ref.n_iter_
+    assert rel(est.components_, ref.components_) < 1e-9 and rel(W, Wr) < 1e-9
+    Wt = est.transform(to_torch(X[:10]))
+    assert isinstance(Wt, torch.Tensor)
+    # Frobenius: HALS to a 1e-12 objective change vs the NumPy path's exact BPP solve
+    assert rel(Wt, ref.transform(X[:10])) < (1e-6 if beta == 2 else 1e-10)
+    back = est.inverse_transform(Wt)
+    assert isinstance(back, torch.Tensor) and tuple(back.shape) == (10, 45)
+    assert est.score(to_torch(X)) == pytest.approx(ref.score(X), rel=1e-6)
+    with pytest.raises(ValueError, match="features"):
+        est.transform(to_torch(X[:, :10]))
+
+
+def test_clear_errors_on_torch():
+    X = torch.rand(20, 10, dtype=torch.float64)
+    with pytest.raises(ValueError, match="negative"):
+        nmfkit.factorize(-X, 2)
+    bad = X.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        nmfkit.factorize(bad, 2)
+    with pytest.raises(ValueError, match="2-D"):
+        nmfkit.factorize(X[0], 2)
+    with pytest.raises(ValueError, match="empty"):
+        nmfkit.factorize(X[:0], 2)
+    with pytest.raises(ValueError, match="complex"):
+        nmfkit.factorize(X.to(torch.complex128), 2)
+    with pytest.raises(IncompatibleOptionsError, match="'hals', 'mu'"):
+        nmfkit.factorize(X, 2, solver="anls_bpp")
+    with pytest.raises(IncompatibleOptionsError, match="weights"):
+        nmfkit.factorize(X, 2, weights=np.ones((20, 10)))
+    with pytest.raises(IncompatibleOptionsError, match="spa"):
+        nmfkit.factorize(X, 2, init="spa")
+    with pytest.raises(ValueError, match="shape"):
+        nmfkit.factorize(X, 2, W=torch.rand(20, 3, dtype=torch.float64),
+                         H=torch.rand(2, 10, dtype=torch.float64))
+    with pytest.raises(ValueError, match="zeros"):
+        nmfkit.factorize(X * 0, 2, beta_loss="itakura-saito")
+
+
+def test_xp_sparse_shim_against_scipy():
+    from nmfkit.backend._xp import XpSparse
+
+    rng = np.random.default_rng(5)
+    Xs = sp.random(30, 20, density=0.3, format="csr", random_state=5)
+    S = XpSparse.from_native(torch_csr(Xs))
+    D, E = rng.random((20, 3)), rng.random((30, 4))
+    np.testing.assert_allclose(to_numpy(S.matmul(to_torch(D))), Xs @ D, rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(S.rmatmul(to_torch(E))), Xs.T @ E, rtol=1e-14)
+    v = rng.random(Xs.nnz)
+    S2 = S.with_values(to_torch(v))
+    X2 = sp.csr_matrix((v, Xs.indices, Xs.indptr), shape=Xs.shape)
+    np.testing.assert_allclose(to_numpy(S2.rmatmul(to_torch(E))), X2.T @ E, rtol=1e-14)
+    W, H = rng.random((30, 3)), rng.random((3, 20))
+    got = to_numpy(S.values_at(to_torch(W), to_torch(H), block=7))
+    np.testing.assert_allclose(got, (W @ H)[Xs.nonzero()], rtol=1e-14)
+
+
+def test_generic_loops_on_numpy_equal_numpy_path(data):
+    """The array-API loops, run with NumPy's compat namespace, give the NumPy path's iterates."""
+    import array_api_compat.numpy as xnp
+
+    from nmfkit.nnls import hals_sweep_xp
+    from nmfkit.solvers._array_api import alternating_frobenius_xp, mu_xp
+
+    X, W0, H0 = data
+
+    def kernel(A, B, G, *, l1, l2, side, state, xp):
+        return hals_sweep_xp(A, B, G, xp, max_sweeps=1)[0]
+
+    got = alternating_frobenius_xp(X, W0, H0, kernel=kernel, name="hals", max_iter=50, tol=0)
+    ref = nmfkit.solvers.get_solver("hals").func(
+        X, W0, H0, max_iter=50, tol=0, inner_repeat=False
+    )
+    assert rel(got.W, ref.W) < 1e-12 and rel(got.H, ref.H) < 1e-12
+    got = mu_xp(X, W0, H0, beta=1.0, gamma=1.0, max_iter=50, tol=0)
+    ref = nmfkit.solvers.get_solver("mu").func(X, W0, H0, beta=1.0, max_iter=50, tol=0)
+    assert rel(got.W, ref.W) < 1e-12
+    assert xnp is not None
+
+
+def test_import_nmfkit_imports_no_optional_library():
+    code = (
+        "import sys, nmfkit; bad = [m for m in ('torch', 'cupy', 'array_api_strict', 'dask',"
+        " 'numba', 'jax') if m in sys.modules]; import numpy as np;"
+        " nmfkit.factorize(np.ones((4, 3)), 1, max_iter=2);"
+        " bad += [m for m in ('torch', 'cupy', 'array_api_strict', 'jax') if m in sys.modules];"
+        " print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
