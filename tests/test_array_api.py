@@ -75,7 +75,10 @@ def data():
     return X, W0, H0
 
 
-CASES = [("hals", 2.0), ("mu", 2.0), ("mu", 1.0), ("mu", 1.5), ("mu", 0.5), ("mu", 0.0)]
+CASES = [
+    ("hals", 2.0), ("pgd", 2.0), ("nesterov", 2.0),
+    ("mu", 2.0), ("mu", 1.0), ("mu", 1.5), ("mu", 0.5), ("mu", 0.0),
+]
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -94,7 +97,9 @@ def test_dense_iterates_equal_numpy(data, backend, solver, beta):
 
 
 @pytest.mark.parametrize("layout", ["csr", "coo"])
-@pytest.mark.parametrize("solver,beta", [("hals", 2.0), ("mu", 2.0), ("mu", 1.0), ("mu", 1.5)])
+@pytest.mark.parametrize(
+    "solver,beta", [("hals", 2.0), ("nesterov", 2.0), ("mu", 2.0), ("mu", 1.0), ("mu", 1.5)]
+)
 def test_torch_sparse_equals_scipy(data, layout, solver, beta):
     X, W0, H0 = data
     Xs = sp.csr_matrix(X)
@@ -225,7 +230,7 @@ def test_clear_errors_on_torch():
         nmfkit.factorize(X[:0], 2)
     with pytest.raises(ValueError, match="complex"):
         nmfkit.factorize(X.to(torch.complex128), 2)
-    with pytest.raises(IncompatibleOptionsError, match="'hals', 'mu'"):
+    with pytest.raises(IncompatibleOptionsError, match="'hals', 'mu', 'pgd', 'nesterov'"):
         nmfkit.factorize(X, 2, solver="anls_bpp")
     with pytest.raises(IncompatibleOptionsError, match="weights"):
         nmfkit.factorize(X, 2, weights=np.ones((20, 10)))

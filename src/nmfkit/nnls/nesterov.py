@@ -14,23 +14,26 @@ Candès 2015) that makes every iterate decrease ``f``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+
+from ._xp import kernel_namespace, vdot
 
 __all__ = ["nesterov_nnls"]
 
 
 def nesterov_nnls(
-    G: np.ndarray,
-    B: np.ndarray,
-    A0: np.ndarray,
+    G: Any,
+    B: Any,
+    A0: Any,
     *,
     l1: float = 0.0,
     l2: float = 0.0,
     max_iter: int = 1000,
     tol: float = 1e-8,
     min_iter: int = 10,
-) -> tuple[np.ndarray, int]:
+) -> tuple[Any, int]:
     """Improve ``A0`` by Nesterov's optimal gradient method (NeNMF's inner solver).
 
     With ``L = ‖G‖₂ + l2`` (the Lipschitz constant of ``∇f``), ``Z₀ = A₀``
@@ -95,52 +98,48 @@ def nesterov_nnls(
     >>> np.round(A.ravel(), 8).tolist()
     [2.0, 0.0]
     """
-    dtype = np.result_type(A0, G, B, np.float32)
-    A = np.array(A0, dtype=dtype, order="C", copy=True)
-    G = np.asarray(G, dtype=dtype)
-    B = np.asarray(B, dtype=dtype)
-    if max_iter <= 0 or A.size == 0:
+    xp, A, G, B = kernel_namespace(A0, G, B)
+    if max_iter <= 0 or A.shape[0] * A.shape[1] == 0:
         return A, 0
-    live = (np.diag(G) + l2) > 0
+    live = np.asarray([float(G[t, t]) + l2 > 0 for t in range(G.shape[0])])
     if not live.any():
         return A, 0
-    frozen = None if live.all() else ~live
-    L = float(np.linalg.norm(G, 2)) + l2
+    frozen = None if live.all() else xp.asarray(~live, device=_device(A))[:, None]
+    L = float(xp.linalg.matrix_norm(G, ord=2)) + l2
 
-    def gradient(GA: np.ndarray, A: np.ndarray) -> np.ndarray:
+    def gradient(GA: Any, A: Any) -> Any:
         grad = GA - B
         if l1:
-            grad += l1
+            grad = grad + l1
         if l2:
-            grad += l2 * A
+            grad = grad + l2 * A
         if frozen is not None:
-            grad[frozen] = 0.0
+            grad = xp.where(frozen, 0.0, grad)
         return grad
 
-    def step(GZ: np.ndarray, Z: np.ndarray) -> np.ndarray:
-        Y = Z - gradient(GZ, Z) / L
-        np.maximum(Y, 0.0, out=Y)
-        return Y
+    def step(GZ: Any, Z: Any) -> Any:
+        return xp.clip(Z - gradient(GZ, Z) / L, min=0.0)
 
-    def change(GY: np.ndarray, Y: np.ndarray, grad: np.ndarray) -> float:
+    def change(GY: Any, Y: Any, grad: Any) -> float:
         # f(Y) − f(A) = ⟨∇f(A), D⟩ + ½⟨D, (G + l2 I) D⟩ with D = Y − A, from
         # products already at hand; unlike a difference of two values of f
         # it has no cancellation, so it stays reliable close to the optimum.
         D = Y - A
         QD = GY - GA
         if l2:
-            QD += l2 * D
-        return float(np.vdot(grad + 0.5 * QD, D))
+            QD = QD + l2 * D
+        return vdot(xp, grad + 0.5 * QD, D)
 
-    eps = float(np.finfo(dtype).eps)
-    normG = float(np.linalg.norm(G)) + l2
-    normB = float(np.linalg.norm(B))
-    def projected_norm(grad: np.ndarray) -> float:
-        pg = np.where(A > 0, grad, np.minimum(grad, 0.0))
-        return math.sqrt(float(np.vdot(pg, pg)))
+    eps = float(xp.finfo(A.dtype).eps)
+    normG = vdot(xp, G, G) ** 0.5 + l2
+    normB = vdot(xp, B, B) ** 0.5
+
+    def projected_norm(grad: Any) -> float:
+        pg = xp.where(A > 0, grad, xp.clip(grad, max=0.0))
+        return math.sqrt(vdot(xp, pg, pg))
 
     def noise_floor() -> float:
-        return eps * (normG * float(np.linalg.norm(A)) + normB)
+        return eps * (normG * vdot(xp, A, A) ** 0.5 + normB)
 
     GA = G @ A
     grad = gradient(GA, A)
@@ -157,8 +156,7 @@ def nesterov_nnls(
         if change(GY, Y, grad) > 0.0:
             # Momentum overshot: restart with a plain gradient step from A.
             t = 1.0
-            Y = A - grad / L
-            np.maximum(Y, 0.0, out=Y)
+            Y = xp.clip(A - grad / L, min=0.0)
             GY = G @ Y
             if change(GY, Y, grad) > 0.0:
                 break  # round-off level: no decrease possible
@@ -166,15 +164,17 @@ def nesterov_nnls(
         else:
             t_next = 0.5 * (1.0 + math.sqrt(4.0 * t * t + 1.0))
             c = (t - 1.0) / t_next
-            Z = Y - A
-            Z *= c
-            Z += Y
-            GZ = GY - GA
-            GZ *= c
-            GZ += GY
+            Z = (Y - A) * c + Y
+            GZ = (GY - GA) * c + GY
             t = t_next
         A, GA = Y, GY
         grad = gradient(GA, A)
         if n_iter >= min_iter and projected_norm(grad) <= max(tol, noise_floor()):
             break
     return A, n_iter
+
+
+def _device(a: Any) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(a)

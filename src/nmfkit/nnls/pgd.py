@@ -15,7 +15,11 @@ sparse and streamed data.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ._xp import kernel_namespace, vdot
 
 __all__ = ["pgd_nnls"]
 
@@ -26,22 +30,22 @@ BETA = 0.1
 MAX_TRIALS = 20
 
 
-def _projected_norm(A: np.ndarray, grad: np.ndarray) -> float:
+def _projected_norm(xp: Any, A: Any, grad: Any) -> float:
     """``‖∇ᴾf(A)‖_F``: the gradient where ``A > 0``, its negative part where ``A = 0``."""
-    pg = np.where(A > 0, grad, np.minimum(grad, 0.0))
-    return float(np.sqrt(np.vdot(pg, pg)))
+    pg = xp.where(A > 0, grad, xp.clip(grad, max=0.0))
+    return vdot(xp, pg, pg) ** 0.5
 
 
 def pgd_nnls(
-    G: np.ndarray,
-    B: np.ndarray,
-    A0: np.ndarray,
+    G: Any,
+    B: Any,
+    A0: Any,
     *,
     l1: float = 0.0,
     l2: float = 0.0,
     max_iter: int = 1000,
     tol: float = 1e-8,
-) -> tuple[np.ndarray, int]:
+) -> tuple[Any, int]:
     """Improve ``A0`` by Lin's projected gradient with Armijo search along the arc.
 
     Each iteration takes the step ``A⁺ = max(0, A − α ∇f(A))`` with the
@@ -101,27 +105,24 @@ def pgd_nnls(
     >>> np.round(A.ravel(), 8).tolist()
     [2.0, 0.0]
     """
-    dtype = np.result_type(A0, G, B, np.float32)
-    A = np.array(A0, dtype=dtype, order="C", copy=True)
-    G = np.asarray(G, dtype=dtype)
-    B = np.asarray(B, dtype=dtype)
-    if max_iter <= 0 or A.size == 0:
+    xp, A, G, B = kernel_namespace(A0, G, B)
+    if max_iter <= 0 or A.shape[0] * A.shape[1] == 0:
         return A, 0
-    live = (np.diag(G) + l2) > 0
-    frozen = None if live.all() else ~live
+    live = np.asarray([float(G[t, t]) + l2 > 0 for t in range(G.shape[0])])
+    frozen = None if live.all() else xp.asarray(~live, device=_device(A))[:, None]
 
-    def hess(D: np.ndarray) -> np.ndarray:
+    def hess(D: Any) -> Any:
         QD = G @ D
         if l2:
-            QD += l2 * D
+            QD = QD + l2 * D
         return QD
 
-    def gradient(A: np.ndarray) -> np.ndarray:
+    def gradient(A: Any) -> Any:
         grad = hess(A) - B
         if l1:
-            grad += l1
+            grad = grad + l1
         if frozen is not None:
-            grad[frozen] = 0.0
+            grad = xp.where(frozen, 0.0, grad)
         return grad
 
     grad = gradient(A)
@@ -129,13 +130,13 @@ def pgd_nnls(
     n_iter = 0
     # Round-off level of the computed gradient: below it the projected
     # gradient is noise, so the tolerance is never taken smaller.
-    eps = float(np.finfo(dtype).eps)
-    normG = float(np.linalg.norm(G)) + l2
-    normB = float(np.linalg.norm(B))
+    eps = float(xp.finfo(A.dtype).eps)
+    normG = vdot(xp, G, G) ** 0.5 + l2
+    normB = vdot(xp, B, B) ** 0.5
 
-    def solved(grad: np.ndarray) -> bool:
-        floor = eps * (normG * float(np.linalg.norm(A)) + normB)
-        return _projected_norm(A, grad) <= max(tol, floor)
+    def solved(grad: Any) -> bool:
+        floor = eps * (normG * vdot(xp, A, A) ** 0.5 + normB)
+        return _projected_norm(xp, A, grad) <= max(tol, floor)
 
     while True:
         # The gradient is updated incrementally; confirm with a fresh one.
@@ -144,17 +145,16 @@ def pgd_nnls(
         if n_iter >= max_iter:
             break
         n_iter += 1
-        accepted: tuple[np.ndarray, np.ndarray] | None = None
-        previous: tuple[np.ndarray, np.ndarray] | None = None
+        accepted: tuple[Any, Any] | None = None
+        previous: tuple[Any, Any] | None = None
         increase = False
         for trial in range(MAX_TRIALS):
-            An = A - alpha * grad
-            np.maximum(An, 0.0, out=An)
+            An = xp.clip(A - alpha * grad, min=0.0)
             d = An - A
             Qd = hess(d)
-            gd = float(np.vdot(grad, d))
+            gd = vdot(xp, grad, d)
             # f(An) − f(A) = gd + ½⟨d, Qd⟩ exactly (f is quadratic).
-            suff = gd + 0.5 * float(np.vdot(Qd, d)) <= SIGMA * gd and gd < 0.0
+            suff = gd + 0.5 * vdot(xp, Qd, d) <= SIGMA * gd and gd < 0.0
             if trial == 0:
                 increase = suff
             if not increase:
@@ -163,7 +163,7 @@ def pgd_nnls(
                     break
                 alpha *= BETA
             else:
-                if not suff or (previous is not None and np.array_equal(previous[0], An)):
+                if not suff or (previous is not None and bool(xp.all(previous[0] == An))):
                     accepted = previous
                     break
                 previous = (An, Qd)
@@ -174,7 +174,13 @@ def pgd_nnls(
         if accepted is None:
             break  # no decrease possible at round-off level
         A, Qd = accepted
-        grad += Qd
+        grad = grad + Qd
         if frozen is not None:
-            grad[frozen] = 0.0
+            grad = xp.where(frozen, 0.0, grad)
     return A, n_iter
+
+
+def _device(a: Any) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(a)

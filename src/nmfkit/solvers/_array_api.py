@@ -30,7 +30,7 @@ from ..losses.array_api import (
 from ._result import FitResult
 from ._stopping import Monitor
 
-__all__ = ["alternating_frobenius_xp", "mu_xp", "copy_xp"]
+__all__ = ["alternating_frobenius_xp", "mu_xp", "copy_xp", "frobenius_gradients_xp"]
 
 _F64_EPS = 2.220446049250313e-16
 
@@ -135,6 +135,34 @@ def alternating_frobenius_xp(
         if mon.step(Wt.T, H, loss_of(WtX, WtW, HHt), pgrad):
             break
     return mon.result(copy_xp(xp, Wt.T), H, **state.get("extras", {}))
+
+
+def frobenius_gradients_xp(X: Any, W: Any, H: Any, pen: Penalties) -> tuple[Any, Any]:
+    """``(∇_W f, ∇_H f)`` of ``½‖X − WH‖²`` + penalties, in float64 on the device."""
+    from ..backend._xp import to_float64
+
+    xp = namespace_of(W, H)
+    W64, H64 = to_float64(xp, W), to_float64(xp, H)
+    XHt = to_float64(xp, _xht(X, H).T)
+    WtX = to_float64(xp, _wtx(X, W.T))
+    gW = W64 @ (H64 @ H64.T) - XHt
+    gH = (W64.T @ W64) @ H64 - WtX
+    if pen.l1_W:
+        gW = gW + pen.l1_W
+    if pen.l2_W:
+        gW = gW + pen.l2_W * W64
+    if pen.l1_H:
+        gH = gH + pen.l1_H
+    if pen.l2_H:
+        gH = gH + pen.l2_H * H64
+    return gW, gH
+
+
+def projected_sq_xp(A: Any, grad: Any) -> float:
+    """Squared norm of the projected gradient at ``A``."""
+    xp = namespace_of(A, grad)
+    pg = xp.where(A > 0, grad, xp.clip(grad, max=0.0))
+    return float(xp.sum(pg * pg))
 
 
 # --------------------------------------------------------------------- MU

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend._xp import is_foreign
 from ..losses import Penalties
 from ..losses.gradient import gradients
 from ..nnls import nesterov_nnls
@@ -29,6 +30,7 @@ def _projected_sq(A: np.ndarray, grad: np.ndarray) -> float:
     weights=True,
     weight_losses=("frobenius",),
     weight_method=GRAM_KERNEL_WEIGHTS,
+    array_api=True,
     description="NeNMF optimal gradient, Guan et al. 2012",
 )
 def solve_nesterov(
@@ -94,17 +96,28 @@ def solve_nesterov(
     True
     """
     pen = penalties or Penalties()
-    gW, gH = gradients(X, W, H, 2.0, pen)
-    init_grad = _projected_sq(np.asarray(W), gW)
-    if update_H:
-        init_grad += _projected_sq(np.asarray(H), gH)
+    foreign = is_foreign(W)
+    if foreign:
+        from ._array_api import alternating_frobenius_xp as loop
+        from ._array_api import frobenius_gradients_xp, projected_sq_xp
+
+        gW, gH = frobenius_gradients_xp(X, W, H, pen)
+        init_grad = projected_sq_xp(W, gW)
+        if update_H:
+            init_grad += projected_sq_xp(H, gH)
+    else:
+        loop = alternating_frobenius
+        gW, gH = gradients(X, W, H, 2.0, pen)
+        init_grad = _projected_sq(np.asarray(W), gW)
+        if update_H:
+            init_grad += _projected_sq(np.asarray(H), gH)
     rel = max(inner_tol, tol) if stop_rule == "pgrad" else inner_tol
     start = rel * init_grad**0.5
     state: dict[str, Any] = {
         "extras": {"inner_tol_W": start, "inner_tol_H": start, "inner_iter_W": 0, "inner_iter_H": 0}
     }
 
-    def kernel(A, B, G, *, l1, l2, side, state):
+    def kernel(A, B, G, *, l1, l2, side, state, xp=None):
         info = state["extras"]
         tol_key = f"inner_tol_{side}"
         A, n = nesterov_nnls(
@@ -122,15 +135,20 @@ def solve_nesterov(
             info[tol_key] *= 0.1
         return A
 
-    return alternating_frobenius(
+    if foreign and weights is not None:
+        from ..exceptions import IncompatibleOptionsError
+
+        raise IncompatibleOptionsError("weights need NumPy arrays")
+    extra = {} if foreign else {"weights": weights}
+    return loop(
         X,
         W,
         H,
         kernel=kernel,
         name="nesterov",
         penalties=pen,
-        weights=weights,
         update_H=update_H,
+        **extra,
         max_iter=max_iter,
         tol=tol,
         max_time=max_time,

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend._xp import is_foreign
 from ..losses import Penalties
 from ..losses.gradient import gradients
 from ..nnls import pgd_nnls
@@ -24,6 +25,7 @@ __all__ = ["solve_pgd"]
     weights=True,
     weight_losses=("frobenius",),
     weight_method=GRAM_KERNEL_WEIGHTS,
+    array_api=True,
     description="projected gradient, Lin 2007",
 )
 def solve_pgd(
@@ -87,17 +89,30 @@ def solve_pgd(
     True
     """
     pen = penalties or Penalties()
-    gW, gH = gradients(X, W, H, 2.0, pen)
-    init_grad = float(np.vdot(gW, gW))
-    if update_H:
-        init_grad += float(np.vdot(gH, gH))
+    foreign = is_foreign(W)
+    if foreign:
+        from ..backend._xp import namespace_of, xp_vdot
+        from ._array_api import alternating_frobenius_xp as loop
+        from ._array_api import frobenius_gradients_xp
+
+        gW, gH = frobenius_gradients_xp(X, W, H, pen)
+        xp = namespace_of(gW)
+        init_grad = xp_vdot(xp, gW, gW)
+        if update_H:
+            init_grad += xp_vdot(xp, gH, gH)
+    else:
+        loop = alternating_frobenius
+        gW, gH = gradients(X, W, H, 2.0, pen)
+        init_grad = float(np.vdot(gW, gW))
+        if update_H:
+            init_grad += float(np.vdot(gH, gH))
     rel = max(inner_tol, tol) if stop_rule == "pgrad" else inner_tol
     start = rel * init_grad**0.5
     state: dict[str, Any] = {
         "extras": {"inner_tol_W": start, "inner_tol_H": start, "inner_iter_W": 0, "inner_iter_H": 0}
     }
 
-    def kernel(A, B, G, *, l1, l2, side, state):
+    def kernel(A, B, G, *, l1, l2, side, state, xp=None):
         info = state["extras"]
         tol_key = f"inner_tol_{side}"
         A, n = pgd_nnls(G, B, A, l1=l1, l2=l2, max_iter=inner_max_iter, tol=info[tol_key])
@@ -106,15 +121,20 @@ def solve_pgd(
             info[tol_key] *= 0.1
         return A
 
-    return alternating_frobenius(
+    if foreign and weights is not None:
+        from ..exceptions import IncompatibleOptionsError
+
+        raise IncompatibleOptionsError("weights need NumPy arrays")
+    extra = {} if foreign else {"weights": weights}
+    return loop(
         X,
         W,
         H,
         kernel=kernel,
         name="pgd",
         penalties=pen,
-        weights=weights,
         update_H=update_H,
+        **extra,
         max_iter=max_iter,
         tol=tol,
         max_time=max_time,
