@@ -31,6 +31,8 @@ strict = _import("array_api_strict")
 torch = _import("torch")
 
 RTOL = 1e-10
+#: hals with the NumPy path's inner-repetition bound, for iterate-by-iterate comparisons
+SAME = {"launch_cost": 0.0}
 
 
 def to_torch(a):
@@ -88,6 +90,8 @@ def test_dense_iterates_equal_numpy(data, backend, solver, beta):
     Xb = X + 0.05 if beta <= 0 else X
     conv = BACKENDS[backend]
     kw = dict(solver=solver, beta_loss=beta, init="custom", max_iter=60, tol=0)
+    if solver == "hals":  # the NumPy path's inner-repetition bound (no launch overhead)
+        kw["solver_options"] = SAME
     ref = nmfkit.factorize(Xb, 5, W=W0, H=H0, **kw)
     got = nmfkit.factorize(conv(Xb), 5, W=conv(W0), H=conv(H0), **kw)
     assert type(got.W) is type(conv(W0))  # the result stays in the input's library
@@ -104,6 +108,8 @@ def test_torch_sparse_equals_scipy(data, layout, solver, beta):
     X, W0, H0 = data
     Xs = sp.csr_matrix(X)
     kw = dict(solver=solver, beta_loss=beta, init="custom", max_iter=40, tol=0)
+    if solver == "hals":
+        kw["solver_options"] = SAME
     ref = nmfkit.factorize(Xs, 5, W=W0, H=H0, **kw)
     got = nmfkit.factorize(torch_csr(Xs, layout), 5, W=to_torch(W0), H=to_torch(H0), **kw)
     assert isinstance(got.W, torch.Tensor) and got.W.layout == torch.strided
@@ -117,8 +123,9 @@ def test_init_on_device_equals_numpy(data, backend, init):
     from nmfkit.init import initialize
 
     X, _, _ = data
-    ref = nmfkit.factorize(X, 5, init=init, random_state=3, max_iter=20, tol=0)
-    got = nmfkit.factorize(BACKENDS[backend](X), 5, init=init, random_state=3, max_iter=20, tol=0)
+    kw = dict(init=init, random_state=3, max_iter=20, tol=0, solver_options=SAME)
+    ref = nmfkit.factorize(X, 5, **kw)
+    got = nmfkit.factorize(BACKENDS[backend](X), 5, **kw)
     assert rel(got.W, ref.W) < 1e-9 and rel(got.H, ref.H) < 1e-9
     W0, H0 = initialize(X, 5, init, random_state=3)
     assert W0.shape == (60, 5) and H0.shape == (5, 45)
@@ -127,8 +134,11 @@ def test_init_on_device_equals_numpy(data, backend, init):
 def test_auto_solver_and_init_follow_numpy(data):
     X, _, _ = data
     for beta in (2.0, 1.0):
-        ref = nmfkit.factorize(X, 5, beta_loss=beta, random_state=0, max_iter=50)
-        got = nmfkit.factorize(to_torch(X), 5, beta_loss=beta, random_state=0, max_iter=50)
+        kw = dict(beta_loss=beta, random_state=0, max_iter=50)
+        if beta == 2:
+            kw["solver_options"] = SAME
+        ref = nmfkit.factorize(X, 5, **kw)
+        got = nmfkit.factorize(to_torch(X), 5, **kw)
         assert got.solver == ref.solver == ("hals" if beta == 2 else "mu")
         assert got.n_iter == ref.n_iter
         assert rel(got.W, ref.W) < 1e-9
@@ -139,10 +149,23 @@ def test_planted_recovery_on_torch():
 
     X, _, H_true = planted(seed=0, m=120, n=90, k=4)
     for Xin in (to_torch(X), torch_csr(sp.csr_matrix(X))):
-        res = nmfkit.factorize(Xin, 4, solver="hals", tol=0, max_iter=300, random_state=0)
+        res = nmfkit.factorize(Xin, 4, solver="hals", tol=0, max_iter=600, random_state=0)
         err = np.linalg.norm(X - to_numpy(res.W @ res.H)) / np.linalg.norm(X)
         assert err < 1e-8
         assert match_cosines(H_true, to_numpy(res.H)).min() > 0.999
+
+
+def test_inner_bound_counts_launch_overhead():
+    from nmfkit.nnls import hals_inner_bound
+    from nmfkit.solvers.hals import _launch_overhead
+
+    # ρ = 1 + 2000 / (10·(4 + 1)) = 41 → ⌊1 + 0.5·41⌋ = 21; with overhead 150: ρ = 11 → 6
+    assert hals_inner_bound(10, 2000.0, 4, 0.5) == 21
+    assert hals_inner_bound(10, 2000.0, 4, 0.5, overhead=150.0) == 6
+    assert _launch_overhead(np.ones((2, 2))) == 0.0
+    assert _launch_overhead(torch.ones(2, 2)) == 0.0  # CPU device: the NumPy path's bound
+    # the dense 20000² k=50 case on a GPU: one sweep per factor and iteration
+    assert hals_inner_bound(20000, 20000.0**2 + 20000 * 50, 50, 0.5, overhead=6 * 2.5e8) == 1
 
 
 def test_mu_monotone_on_torch(data):
@@ -170,7 +193,10 @@ def test_float32_and_integer_dtypes():
 def test_pgrad_rule_and_callback_on_torch(data):
     X, W0, H0 = data
     seen = []
-    kw = dict(solver="hals", init="custom", stop_rule="pgrad", tol=1e-3, max_iter=500)
+    kw = dict(
+        solver="hals", init="custom", stop_rule="pgrad", tol=1e-3, max_iter=500,
+        solver_options=SAME,
+    )
     ref = nmfkit.factorize(X, 5, W=W0, H=H0, **kw)
     got = nmfkit.factorize(
         to_torch(X), 5, W=to_torch(W0), H=to_torch(H0),
@@ -183,8 +209,9 @@ def test_pgrad_rule_and_callback_on_torch(data):
 def test_n_init_and_overflow_scale():
     rng = np.random.default_rng(4)
     X = rng.random((40, 3)) @ rng.random((3, 30))
-    ref = nmfkit.factorize(X, 3, n_init=3, random_state=5, init="random", max_iter=40)
-    got = nmfkit.factorize(to_torch(X), 3, n_init=3, random_state=5, init="random", max_iter=40)
+    kw = dict(n_init=3, random_state=5, init="random", max_iter=40, solver_options=SAME)
+    ref = nmfkit.factorize(X, 3, **kw)
+    got = nmfkit.factorize(to_torch(X), 3, **kw)
     assert rel(got.W, ref.W) < 1e-9
     big = nmfkit.factorize(to_torch(X * 1e300), 3, random_state=0, max_iter=100)
     assert bool(torch.all(torch.isfinite(big.W))) and bool(torch.all(torch.isfinite(big.H)))
@@ -196,6 +223,8 @@ def test_n_init_and_overflow_scale():
 def test_estimator_on_torch(data, beta):
     X, _, _ = data
     kw = dict(n_components=5, beta_loss=beta, random_state=0, max_iter=300, tol=1e-8)
+    if beta == 2:
+        kw["solver_options"] = SAME
     ref = nmfkit.NMF(**kw)
     Wr = ref.fit_transform(X)
     with warnings.catch_warnings():
@@ -294,3 +323,20 @@ def test_import_nmfkit_imports_no_optional_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_gpu_benchmark_script_smoke_on_cpu(tmp_path):
+    """benchmarks/gpu.py runs end to end (on torch's CPU device here) and writes its table."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    out = tmp_path / "gpu.md"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--device", "cpu", "--n", "120", "--k", "4",
+         "--iters", "3", "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = out.read_text()
+    for method in ("| hals |", "| hals-same |", "| mu |"):
+        assert method in table

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .backend._xp import XpSparse, _is_cupy_sparse, _is_torch_sparse, to_float64
+from .backend._xp import XpSparse, _is_cupy_sparse, _is_torch_sparse, to_float64, to_host
 from .exceptions import ComponentCollapseWarning, ConvergenceWarning, IncompatibleOptionsError
 from .init.array_api import XP_INITS, initialize_xp
 from .losses import Penalties, resolve_beta
@@ -94,8 +94,8 @@ def _check_custom_xp(A: Any, shape: tuple[int, int], name: str, xp: Any, like: A
 
 def canonicalize_xp(W: Any, H: Any, xp: Any, *, rescale: bool = True) -> tuple[Any, Any]:
     """:func:`nmfkit._core.canonicalize` for non-NumPy arrays (order decided on the host)."""
-    hn = np.asarray([float(v) for v in xp.linalg.vector_norm(to_float64(xp, H), axis=1)])
-    wn = np.asarray([float(v) for v in xp.linalg.vector_norm(to_float64(xp, W), axis=0)])
+    hn = to_host(xp.linalg.vector_norm(to_float64(xp, H), axis=1)).astype(np.float64)
+    wn = to_host(xp.linalg.vector_norm(to_float64(xp, W), axis=0)).astype(np.float64)
     contrib = hn * wn
     order = np.lexsort((np.arange(len(contrib)), -contrib))
     import array_api_compat

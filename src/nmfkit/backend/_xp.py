@@ -26,6 +26,7 @@ __all__ = [
     "foreign_namespace",
     "is_foreign",
     "namespace_of",
+    "to_host",
     "to_float64",
     "xp_vdot",
     "xp_squared_norm",
@@ -99,6 +100,21 @@ def namespace_of(*arrays: Any):
         else:
             dense.append(a)
     return array_api_compat.array_namespace(*dense)
+
+
+def to_host(a: Any) -> np.ndarray:
+    """A small device array as a NumPy array, in one transfer (for k-sized vectors)."""
+    if isinstance(a, np.ndarray):
+        return a
+    mod = type(a).__module__
+    if mod.startswith("torch"):
+        return a.detach().cpu().numpy()
+    if mod.startswith("cupy"):
+        return a.get()
+    try:
+        return np.from_dlpack(a)
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        return np.asarray([float(v) for v in a])
 
 
 def to_float64(xp: Any, a: Any) -> Any:
@@ -231,6 +247,20 @@ class XpSparse:
                 tt.crow_indices(), tt.col_indices(), values[self._perm], size=tt.shape
             )
         return out
+
+    def dense_rows(self, start: int, stop: int) -> Any:
+        """Rows ``start:stop`` as a dense array of the library (one bounded block)."""
+        if self.kind == "cupyx":
+            return self.native[start:stop].toarray()
+        import torch
+
+        crow = self.native.crow_indices()
+        s, e = int(crow[start]), int(crow[stop])
+        sub = torch.sparse_csr_tensor(
+            crow[start : stop + 1] - s, self.cols[s:e], self.values[s:e],
+            size=(stop - start, self.shape[1]),
+        )
+        return sub.to_dense()
 
     def values_at(self, W: Any, H: Any, block: int = 1 << 16) -> Any:
         """Entries of ``W @ H`` at the stored positions (O(nnz·k), in chunks)."""

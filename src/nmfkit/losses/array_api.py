@@ -50,11 +50,15 @@ def frobenius_from_grams_xp(normX2: float, WtX: Any, H: Any, WtW: Any, HHt: Any,
 
 
 def frobenius_direct_xp(X: Any, W: Any, H: Any, xp: Any) -> float:
-    """``½‖X − WH‖²`` entry by entry in row blocks (dense X; accurate near an exact fit)."""
+    """``½‖X − WH‖²`` entry by entry in row blocks (accurate near an exact fit).
+
+    O(n_samples·n_features·k) even for sparse X; memory bounded by the block.
+    """
     W64, H64 = to_float64(xp, W), to_float64(xp, H)
     total = 0.0
     for rows in row_blocks(X.shape[0], X.shape[1]):
-        R = to_float64(xp, X[rows, :]) - W64[rows, :] @ H64
+        xb = X.dense_rows(rows.start, rows.stop) if isinstance(X, XpSparse) else X[rows, :]
+        R = to_float64(xp, xb) - W64[rows, :] @ H64
         total += float(xp.sum(R * R))
     return 0.5 * total
 
@@ -102,7 +106,9 @@ def beta_divergence_xp(
                 normX2 = xp_squared_norm(xp, X)
             WtX = X.rmatmul(W64 if X.dtype == xp.float64 else W).T
             loss = frobenius_from_grams_xp(normX2, WtX, H64, W64.T @ W64, H64 @ H64.T, xp)
-            return loss  # Gram form only: no entry-wise fallback for sparse arrays
+            if gram_loss_needs_direct(loss, normX2):
+                return frobenius_direct_xp(X, W, H, xp)
+            return loss
         x = to_float64(xp, X.values)
         y = to_float64(xp, X.values_at(W64, H64) if wh_at_data is None else wh_at_data)
         res = _elementwise(x, y, beta, xp)

@@ -9,6 +9,15 @@ import numpy as np
 __all__ = ["kernel_namespace", "vdot"]
 
 
+def _diagonal(xp: Any, G: Any) -> np.ndarray:
+    """The diagonal of a (k × k) Gram matrix on the host, float64, in one transfer."""
+    if xp is np:
+        return np.diag(G).astype(np.float64)
+    from ..backend._xp import to_host
+
+    return to_host(xp.linalg.diagonal(G)).astype(np.float64)
+
+
 def kernel_namespace(A0: Any, G: Any, B: Any) -> tuple[Any, Any, Any, Any]:
     """``(xp, A, G, B)``: the inputs' namespace, a fresh copy of ``A0`` and G, B in one dtype.
 

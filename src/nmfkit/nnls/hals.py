@@ -102,11 +102,14 @@ def hals_sweep_xp(
     l2: float = 0.0,
     max_sweeps: int = 1,
     rel_tol: float = 0.1,
+    first_change: float | None = None,
 ) -> tuple[Any, int]:
     """:func:`hals_sweep` for any array-API namespace ``xp`` (PyTorch, CuPy, ...).
 
-    The same updates, written with array-API operations only; the sum of
-    squared changes is kept on the device and read once per sweep.
+    The same updates, written with array-API operations only; the change of
+    a sweep, ``‖A_new − A_old‖²``, is computed once per sweep on the device
+    and read as one scalar. ``first_change``: the first sweep's change when
+    this call continues an earlier one (the stopping rule compares with it).
 
     Examples
     --------
@@ -116,30 +119,28 @@ def hals_sweep_xp(
     >>> hals_sweep_xp(np.zeros((2, 1)), B, G, xp)[0].ravel().tolist()
     [2.0, 0.0]
     """
+    from ..backend._xp import to_host
+
     k = A.shape[0]
-    diag = [float(G[t, t]) + l2 for t in range(k)]
-    first = 0.0
+    diag = (to_host(xp.linalg.diagonal(G)).astype(np.float64) + l2).tolist()  # one transfer
+    first = 0.0 if first_change is None else first_change
     done = 0
     for sweep in range(max_sweeps):
-        change = None
+        old = xp.asarray(A, copy=True)
         for t in range(k):
             d = diag[t]
             if d <= 0.0:
                 continue
-            row = A[t, :]
             num = B[t, :] - G[t, :] @ A
             if l1:
                 num = num - l1
             if l2:
-                num = num - l2 * row
-            new = xp.clip(row + num / d, min=0.0)
-            diff = new - row
-            sq = xp.sum(diff * diff)
-            change = sq if change is None else change + sq
-            A[t, :] = new
-        ch = 0.0 if change is None else float(change)
+                num = num - l2 * A[t, :]
+            A[t, :] = xp.clip(A[t, :] + num / d, min=0.0)
+        diff = A - old
+        ch = float(xp.sum(diff * diff))
         done += 1
-        if sweep == 0:
+        if sweep == 0 and first_change is None:
             first = ch
             if first == 0.0:
                 break
@@ -148,12 +149,16 @@ def hals_sweep_xp(
     return A, done
 
 
-def hals_inner_bound(n_rows: int, cost_products: float, k: int, alpha: float = 0.5) -> int:
+def hals_inner_bound(
+    n_rows: int, cost_products: float, k: int, alpha: float = 0.5, overhead: float = 0.0
+) -> int:
     """Gillis–Glineur bound on inner sweeps: ``⌊1 + α·ρ⌋``.
 
-    ``ρ = 1 + cost_products / (n_rows·(k + 1))`` compares the flops spent on
-    the products ``B`` and ``G`` with one sweep's ``n_rows·k²``-ish cost; with
-    ``cost_products`` given per component (``nnz(X) + n_other·k``).
+    ``ρ = 1 + cost_products / (n_rows·(k + 1) + overhead)`` compares the flops
+    spent on the products ``B`` and ``G`` with one sweep's ``n_rows·k²``-ish
+    cost; with ``cost_products`` given per component (``nnz(X) + n_other·k``).
+    ``overhead``: fixed per-row cost of a sweep in flop-equivalents (array
+    operations launched one by one, e.g. on a GPU); 0 for compiled sweeps.
     """
-    rho = 1.0 + cost_products / (n_rows * (k + 1.0))
+    rho = 1.0 + cost_products / (n_rows * (k + 1.0) + overhead)
     return max(1, int(np.floor(1.0 + alpha * rho)))

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ._xp import kernel_namespace, vdot
+from ._xp import _diagonal, kernel_namespace, vdot
 
 __all__ = ["pgd_nnls"]
 
@@ -108,7 +106,7 @@ def pgd_nnls(
     xp, A, G, B = kernel_namespace(A0, G, B)
     if max_iter <= 0 or A.shape[0] * A.shape[1] == 0:
         return A, 0
-    live = np.asarray([float(G[t, t]) + l2 > 0 for t in range(G.shape[0])])
+    live = _diagonal(xp, G) + l2 > 0
     frozen = None if live.all() else xp.asarray(~live, device=_device(A))[:, None]
 
     def hess(D: Any) -> Any:

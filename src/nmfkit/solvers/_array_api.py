@@ -115,7 +115,7 @@ def alternating_frobenius_xp(
 
     def loss_of(WtX: Any, WtW: Any, HHt: Any) -> float:
         loss = frobenius_from_grams_xp(normX2, WtX, H, WtW, HHt, xp)
-        if gram_loss_needs_direct(loss, normX2) and not isinstance(X, XpSparse):
+        if gram_loss_needs_direct(loss, normX2):  # cancellation: recompute entry-wise
             loss = frobenius_direct_xp(X, Wt.T, H, xp)
         return loss + penalty_value_xp(pen, Wt.T, H, xp)
 
@@ -305,7 +305,7 @@ def mu_xp(
                 WtW = W.T @ W
                 H = _finish(xp, WtX, WtW @ H, H, pen.l1_H, pen.l2_H, gamma)
                 loss = frobenius_from_grams_xp(normX2, WtX, H, WtW, H @ H.T, xp)
-                if gram_loss_needs_direct(loss, normX2) and not sparse:
+                if gram_loss_needs_direct(loss, normX2):
                     loss = frobenius_direct_xp(X, W, H, xp)
                 loss += penalty_value_xp(pen, W, H, xp)
             else:
