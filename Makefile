@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # tests fail (rather than skip) when torch or array-api-strict is missing
 TESTENV := SCIPY_ARRAY_API=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 NMFKIT_REQUIRE_BACKENDS=1
 
-.PHONY: demo test test-slow lint bench bench-quick clean
+.PHONY: demo test test-slow lint bench bench-quick bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps nmf-torch
 	@benchmarks/out/nimfa-venv/bin/python -c 'import nimfa' 2>/dev/null || { mkdir -p benchmarks/out && rm -rf benchmarks/out/nimfa-venv && { $(PY) -m venv benchmarks/out/nimfa-venv && benchmarks/out/nimfa-venv/bin/pip install 'numpy<2' nimfa threadpoolctl; } > benchmarks/out/nimfa-install.log 2>&1; } || { rm -rf benchmarks/out/nimfa-venv; echo "nimfa could not be installed (benchmarks/out/nimfa-install.log); it will be reported as not runnable"; }
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# nmfkit on PyTorch CUDA arrays vs the NumPy path (benchmarks/gpu.py); on a GPU
+# machine, install a CUDA build of torch first (pip install torch), since
+# make's set-up installs the CPU build
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/gpu.py $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
