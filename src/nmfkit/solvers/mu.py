@@ -32,6 +32,12 @@ from ..losses import (
     frobenius_direct,
     frobenius_from_grams,
 )
+from ._mu_compiled import (
+    kl_divergence_csr,
+    kl_numerator_H,
+    kl_numerator_W,
+    kl_numerators_available,
+)
 from ._registry import register_solver
 from ._result import FitResult
 from ._stopping import Monitor
@@ -130,8 +136,11 @@ def mu_update_W(
         num = spmm(X, H.T) if sp.issparse(X) else X @ H.T
         den = W @ (H @ H.T)
     else:
-        R = _ratio_at_data(X, W, H, beta, wh_data)
-        num = spmm(R, H.T) if sp.issparse(R) else R @ H.T
+        if beta == 1 and kl_numerators_available(X, W, H):
+            num = kl_numerator_W(X, W, H, EPSILON)  # one fused pass over the non-zeros
+        else:
+            R = _ratio_at_data(X, W, H, beta, wh_data)
+            num = spmm(R, H.T) if sp.issparse(R) else R @ H.T
         if beta == 1:
             den = np.broadcast_to(np.sum(H, axis=1)[np.newaxis, :], W.shape).copy()
         elif sp.issparse(X):
@@ -155,8 +164,11 @@ def mu_update_H(
         num = spmm_t(X, W).T if sp.issparse(X) else W.T @ X
         den = (W.T @ W) @ H
     else:
-        R = _ratio_at_data(X, W, H, beta)
-        num = spmm_t(R, W).T if sp.issparse(R) else W.T @ R
+        if beta == 1 and kl_numerators_available(X, W, H):
+            num = kl_numerator_H(X, W, H, EPSILON)  # one fused pass over the non-zeros
+        else:
+            R = _ratio_at_data(X, W, H, beta)
+            num = spmm_t(R, W).T if sp.issparse(R) else W.T @ R
         if beta == 1:
             w_sum = np.sum(W, axis=0)
             w_sum[w_sum == 0] = 1.0
@@ -413,7 +425,11 @@ def solve_mu(
     share = sp.issparse(X) and beta != 2 and W.dtype == np.float64 == H.dtype
     cache: dict[str, np.ndarray] = {}
 
+    fused_kl = beta == 1 and kl_numerators_available(X, W, H)
+
     def objective() -> float:
+        if fused_kl:  # one pass over the non-zeros, nothing nnz-sized kept
+            return kl_divergence_csr(X, W, H, EPSILON) + pen.value(W, H)
         if share:
             cache["wh"] = values_at_nonzeros(W, H, X)
             d = beta_divergence(X, W, H, beta, wh_at_data=cache["wh"])

@@ -1,0 +1,174 @@
+"""Fused, compiled numerators of the KL multiplicative updates on CSR data (numba).
+
+For β = 1 the MU numerators only need ``X ⊘ WH`` at X's stored entries:
+
+    W-update:  N_W = (X ⊘ WH) Hᵀ      (n_samples × k)
+    H-update:  N_H = Wᵀ (X ⊘ WH)      (k × n_features)
+
+The NumPy path gathers WH at the stored entries, divides, builds a CSR
+matrix and multiplies (three passes over the non-zeros and an nnz-sized
+temporary). Here one pass per numerator does it all: for each stored entry
+``(i, j)`` the dot product ``W[i]·H[:, j]`` (floored at ``EPSILON`` like the
+NumPy path and scikit-learn), the ratio, and the rank-one accumulation,
+in parallel over row ranges on numba's threads (``NUMBA_NUM_THREADS``). N_W
+is accumulated row by row (no write conflicts); N_H in one buffer per thread,
+summed at the end (memory: threads × n_features × k). Only the order of
+floating-point sums differs from the NumPy path.
+
+numba is optional (extra ``fast``); without it, or for non-CSR inputs, the
+callers keep the NumPy path.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "kl_numerators_available", "kl_numerator_W", "kl_numerator_H", "kl_divergence_csr",
+]
+
+_KERNELS: Any = None
+_FAILED = False
+
+#: Below this many multiply-adds (nnz·k) the NumPy path is used (compiled code
+#: would gain little and the first call compiles).
+MIN_WORK = 200_000
+
+
+def _build():
+    import numba
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def num_W(indptr, indices, data, W, Ht, eps, out, n_threads):  # pragma: no cover
+        m, k = W.shape
+        chunk = (m + n_threads - 1) // n_threads
+        for c in numba.prange(n_threads):
+            lo = c * chunk
+            hi = min(lo + chunk, m)
+            for i in range(lo, hi):
+                for p in range(indptr[i], indptr[i + 1]):
+                    j = indices[p]
+                    wh = 0.0
+                    for t in range(k):
+                        wh += W[i, t] * Ht[j, t]
+                    if wh < eps:
+                        wh = eps
+                    r = data[p] / wh
+                    for t in range(k):
+                        out[i, t] += r * Ht[j, t]
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def num_H(indptr, indices, data, W, Ht, eps, buf):  # pragma: no cover - compiled
+        m, k = W.shape
+        n_threads = buf.shape[0]
+        chunk = (m + n_threads - 1) // n_threads
+        for c in numba.prange(n_threads):
+            lo = c * chunk
+            hi = min(lo + chunk, m)
+            acc = buf[c]
+            for i in range(lo, hi):
+                for p in range(indptr[i], indptr[i + 1]):
+                    j = indices[p]
+                    wh = 0.0
+                    for t in range(k):
+                        wh += W[i, t] * Ht[j, t]
+                    if wh < eps:
+                        wh = eps
+                    r = data[p] / wh
+                    for t in range(k):
+                        acc[j, t] += r * W[i, t]
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def kl_terms(indptr, indices, data, W, Ht, eps, n_threads):  # pragma: no cover
+        m, k = W.shape
+        chunk = (m + n_threads - 1) // n_threads
+        parts = np.zeros(n_threads, dtype=np.float64)
+        for c in numba.prange(n_threads):
+            lo = c * chunk
+            hi = min(lo + chunk, m)
+            acc = 0.0
+            for i in range(lo, hi):
+                for p in range(indptr[i], indptr[i + 1]):
+                    x = np.float64(data[p])
+                    if x <= eps:
+                        continue
+                    j = indices[p]
+                    wh = 0.0
+                    for t in range(k):
+                        wh += np.float64(W[i, t]) * np.float64(Ht[j, t])
+                    if wh < eps:
+                        wh = eps
+                    acc += x * np.log(x / wh) - x
+            parts[c] = acc
+        return parts.sum()
+
+    return num_W, num_H, kl_terms
+
+
+def _kernels():
+    global _KERNELS, _FAILED
+    if _KERNELS is None and not _FAILED:
+        if os.environ.get("NMFKIT_NO_COMPILED"):
+            _FAILED = True
+            return None
+        try:
+            _KERNELS = _build()
+        except Exception:  # numba missing or broken: NumPy path
+            _FAILED = True
+    return _KERNELS
+
+
+def kl_numerators_available(X: Any, W: np.ndarray, H: np.ndarray) -> bool:
+    """True when the fused kernels apply (CSR X, matching float dtypes, enough work)."""
+    if not (sp.issparse(X) and X.format == "csr" and X.has_canonical_format):
+        return False
+    if not (W.dtype == H.dtype == X.dtype and W.dtype in (np.float32, np.float64)):
+        return False
+    if X.nnz * W.shape[1] < MIN_WORK:
+        return False
+    return _kernels() is not None
+
+
+def _threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def kl_numerator_W(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> np.ndarray:
+    """``(X ⊘ max(WH, eps)) Hᵀ`` at X's stored entries (n_samples × k), one fused pass."""
+    num_W, _, _ = _kernels()
+    out = np.zeros(W.shape, dtype=W.dtype)
+    Ht = np.ascontiguousarray(H.T)
+    num_W(
+        X.indptr, X.indices, X.data, np.ascontiguousarray(W), Ht, W.dtype.type(eps), out,
+        _threads(),
+    )
+    return out
+
+
+def kl_numerator_H(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> np.ndarray:
+    """``Wᵀ (X ⊘ max(WH, eps))`` at X's stored entries (k × n_features), one fused pass."""
+    _, num_H, _ = _kernels()
+    n_threads = _threads()
+    buf = np.zeros((n_threads, H.shape[1], H.shape[0]), dtype=H.dtype)
+    Ht = np.ascontiguousarray(H.T)
+    num_H(X.indptr, X.indices, X.data, np.ascontiguousarray(W), Ht, H.dtype.type(eps), buf)
+    return np.ascontiguousarray(buf.sum(axis=0).T)
+
+
+def kl_divergence_csr(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> float:
+    """``D_KL(X | WH)`` for CSR X in one fused pass, float64 accumulation.
+
+    The same terms as :func:`nmfkit.losses.beta_divergence` (entries with
+    ``x > eps`` only, WH floored at ``eps``) plus ``Σ WH = (Σ_i W)(Σ_j H)``.
+    """
+    _, _, kl_terms = _kernels()
+    Ht = np.ascontiguousarray(H.T)
+    s = float(kl_terms(X.indptr, X.indices, X.data, np.ascontiguousarray(W), Ht, eps,
+                       _threads()))
+    return s + float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
