@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from . import _sparse_compiled  # numba is imported only on the first large product
+
 __all__ = [
     "is_sparse",
     "get_namespace",
@@ -78,12 +80,28 @@ def spmm(X: Any, D: np.ndarray) -> np.ndarray:
 
     The single entry point for sparse × dense products in the NumPy path, so
     that a faster kernel can replace SciPy's without touching the solvers.
+    Large products of a CSR matrix with a float32/float64 ndarray run on
+    numba's threads when numba is installed
+    (:mod:`nmfkit.backend._sparse_compiled`: thread count
+    ``numba.get_num_threads()``, i.e. ``NUMBA_NUM_THREADS``; set
+    ``NMFKIT_SPARSE_COMPILED=0`` to force SciPy); everything else goes to
+    SciPy. Both give the same values to rounding.
     """
+    out = _sparse_compiled.spmm(X, D)
+    if out is not None:
+        return out
     return np.asarray(X @ D)
 
 
 def spmm_t(X: Any, D: np.ndarray) -> np.ndarray:
-    """``Xᵀ @ D`` for CSR ``X`` (m × n) and dense ``D`` (m × k): dense (n × k)."""
+    """``Xᵀ @ D`` for CSR ``X`` (m × n) and dense ``D`` (m × k): dense (n × k).
+
+    Dispatched like :func:`spmm`; the compiled kernel reads ``D`` in C or
+    Fortran order (e.g. ``Wt.T``) without copying it.
+    """
+    out = _sparse_compiled.spmm_t(X, D)
+    if out is not None:
+        return out
     return np.asarray(X.T @ D)
 
 
@@ -133,8 +151,14 @@ def dense_rows(X: Any, rows: Any) -> np.ndarray:
 def values_at_nonzeros(W: np.ndarray, H: np.ndarray, X: Any, block: int = 1 << 16) -> np.ndarray:
     """Entries of ``W @ H`` at the stored positions of CSR ``X`` (O(nnz·k)).
 
-    Processed in chunks of ``block`` non-zeros so memory stays O(block·k).
+    Runs on numba's threads when numba is installed and the work is large
+    (see :func:`spmm`); otherwise NumPy processes chunks of ``block``
+    non-zeros so memory stays O(block·k). Only the stored entries are
+    touched either way.
     """
+    out = _sparse_compiled.gather(W, H, X)
+    if out is not None:
+        return out
     nnz = X.nnz
     out = np.empty(nnz, dtype=np.result_type(W.dtype, H.dtype))
     rows = np.repeat(np.arange(X.shape[0], dtype=np.intp), np.diff(X.indptr))

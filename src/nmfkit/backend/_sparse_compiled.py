@@ -1,0 +1,477 @@
+"""Compiled sparse × dense kernels (numba, multi-threaded) behind :mod:`nmfkit.backend`.
+
+Three products dominate every sparse solver iteration, and SciPy runs each
+of them on one core:
+
+* ``X @ D`` (CSR × dense, :func:`spmm`): parallel over row chunks of ``X``;
+  each output row is owned by one thread, so no synchronisation is needed.
+* ``Xᵀ @ D`` (:func:`spmm_t`): a scatter into the rows of the output. The
+  rows of ``X`` are split into one nnz-balanced chunk per thread, each chunk
+  accumulating into its own ``n × k`` partial sum (the first one directly
+  into the output), and the partials are added up in parallel at the end.
+  The extra memory, ``(threads − 1)·n·k`` words, is capped by
+  :data:`partial_budget_bytes`; beyond it fewer chunks run in parallel.
+* ``(W @ H)[i, j]`` at the stored positions of ``X`` (:func:`gather`):
+  parallel over row chunks, one length-``k`` dot product per non-zero, so KL
+  and other β-losses on sparse data touch the non-zeros only.
+
+On large problems all three are bound by memory latency: every non-zero
+reads (or updates) one length-``k`` row of an ``n × k`` or ``m × k`` array
+at a random position, far beyond the caches. The kernels therefore issue a
+software prefetch for the row needed :data:`prefetch_distance` non-zeros
+ahead, which about halves the time of each product on large inputs.
+
+Every kernel reads ``X``'s ``indptr``/``indices``/``data`` in place (float32
+or float64 values, int32 or int64 indices; no copy of ``X``), and the
+streamed dense operand in either C or Fortran order (a transposed view such
+as ``Wt.T`` is read as is, one row at a time into a small buffer). Only the
+randomly accessed operand (``n × k`` for ``spmm``, ``Hᵀ`` for the gather) is
+made C-contiguous in the output dtype once per call. The output dtype is
+``numpy.result_type`` of the inputs, as SciPy's; sums run in that dtype in
+the same order as SciPy's loops within each chunk (``spmm`` is bitwise equal
+to SciPy's; ``spmm_t`` adds the per-thread partials at the end; the gather's
+dot products are vectorised), so results agree with SciPy's to rounding.
+
+Threads: numba's pool, ``numba.get_num_threads()`` (environment variable
+``NUMBA_NUM_THREADS``, or ``numba.set_num_threads``). threadpoolctl limits on
+BLAS do not apply to it.
+
+numba is optional (``pip install nmfkit[fast]``). It is imported on the first
+call that is large enough (never at ``import nmfkit``); kernels are compiled
+once per dtype combination and cached on disk. The functions here return
+``None`` — and :mod:`nmfkit.backend` falls back to SciPy/NumPy — when
+
+* the module switch :data:`enabled` is False or the environment variable
+  ``NMFKIT_SPARSE_COMPILED`` is ``0`` (read at every call),
+* the work ``nnz·k`` is below :data:`min_work` (:data:`min_work_gather` for
+  the gather; tiny problems: SciPy is as fast and no numba import or
+  compilation is paid),
+* the inputs are not plain float32/float64 NumPy arrays with a canonical
+  CSR matrix, or
+* numba is missing or compilation fails (remembered; not retried).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "enabled",
+    "min_work",
+    "min_work_gather",
+    "partial_budget_bytes",
+    "prefetch_distance",
+    "available",
+    "spmm",
+    "spmm_t",
+    "gather",
+]
+
+#: Module switch: False forces the SciPy/NumPy path (as does ``NMFKIT_SPARSE_COMPILED=0``).
+enabled: bool = True
+
+#: Smallest ``nnz·k`` sent to the compiled products (:func:`spmm`, :func:`spmm_t`).
+#: Measured on 2 cores: below about 4·10⁶ SciPy is as fast (the thread launch
+#: costs about 0.3 ms), and the one-time numba import plus cache load (about
+#: 0.6 s per process) would not pay off over a short fit.
+min_work: int = 1 << 22
+
+#: Smallest ``nnz·k`` sent to the compiled :func:`gather`: the NumPy fallback
+#: (chunked fancy indexing and einsum) is about 10× slower than the kernel
+#: from ``nnz·k`` ≈ 3·10⁵ on, so the kernel pays off much earlier.
+min_work_gather: int = 1 << 19
+
+#: Cap on the extra memory for the per-thread partial sums of :func:`spmm_t`.
+partial_budget_bytes: int = 256 << 20
+
+#: How many non-zeros ahead the kernels prefetch the dense row they will need.
+prefetch_distance: int = 8
+
+_KERNELS: dict[str, Any] | None = None
+_FAILED = False
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INTS = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def _prefetch_intrinsics():
+    """``prefetch_row(a, i)`` / ``prefetch_row_w(a, i)``: prefetch row ``i`` of a 2-D array.
+
+    Each emits ``llvm.prefetch`` for every 64-byte line of the row (up to 1 KiB;
+    the hardware prefetcher follows beyond), for reading or for writing.
+    """
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    def make(rw: int):
+        @intrinsic
+        def prefetch_row(typingctx, arr, i):
+            if not (isinstance(arr, types.Array) and arr.ndim == 2
+                    and isinstance(i, types.Integer)):
+                return None
+            sig = types.void(arr, i)
+
+            def codegen(context, builder, signature, args):
+                aryty, ity = signature.args
+                ary = context.make_array(aryty)(context, builder, args[0])
+                idx = context.cast(builder, args[1], ity, types.intp)
+                stride0 = builder.extract_value(ary.strides, 0)
+                ncols = builder.extract_value(ary.shape, 1)
+                itemsize = context.get_constant(
+                    types.intp, context.get_abi_sizeof(context.get_data_type(aryty.dtype))
+                )
+                rowbytes = builder.mul(ncols, itemsize)
+                i8p = ir.IntType(8).as_pointer()
+                i32 = ir.IntType(32)
+                fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+                fn = builder.module.globals.get("llvm.prefetch.p0")
+                if fn is None:
+                    fn = ir.Function(builder.module, fnty, "llvm.prefetch.p0")
+                base = builder.gep(builder.bitcast(ary.data, i8p), [builder.mul(idx, stride0)])
+                for off in range(0, 1024, 64):
+                    offc = context.get_constant(types.intp, off)
+                    with builder.if_then(builder.icmp_signed("<", offc, rowbytes), likely=True):
+                        ptr = builder.gep(base, [offc])
+                        builder.call(fn, [ptr, i32(rw), i32(3), i32(1)])
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return prefetch_row
+
+    return make(0), make(1)
+
+
+# The kernels are plain functions at module level, compiled by :func:`_build`
+# on first use (so that numba's on-disk cache finds them again in a new
+# process). ``prange`` and the prefetch helpers are module globals that
+# :func:`_build` sets before compiling; numba reads globals at compile time.
+prange = range
+_prefetch_r: Any = None
+_prefetch_w: Any = None
+
+
+def _smoke(a):  # pragma: no cover - compiled
+    _prefetch_r(a, 1)
+    _prefetch_w(a, 0)
+    return a[1, 0]
+
+
+def _spmm_kernel(indptr, indices, data, D, bounds, out, trans_out, dist):  # pragma: no cover
+    k = D.shape[1]
+    nnz = indices.size
+    for c in prange(bounds.size - 1):
+        buf = np.empty(k, dtype=out.dtype)
+        for i in range(bounds[c], bounds[c + 1]):
+            for t in range(k):
+                buf[t] = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                q = p + dist
+                if q < nnz:
+                    _prefetch_r(D, indices[q])
+                v = data[p]
+                d = D[indices[p]]
+                for t in range(k):
+                    buf[t] += v * d[t]
+            if trans_out:
+                for t in range(k):
+                    out[t, i] = buf[t]
+            else:
+                row = out[i]
+                for t in range(k):
+                    row[t] = buf[t]
+
+
+def _spmm_t_kernel(indptr, indices, data, S, trans, bounds, out, partial, dist):
+    # pragma: no cover - compiled
+    k = out.shape[1]
+    nnz = indices.size
+    for c in prange(bounds.size - 1):
+        acc = out if c == 0 else partial[c - 1]
+        buf = np.empty(k, dtype=out.dtype)
+        for i in range(bounds[c], bounds[c + 1]):
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            if lo == hi:
+                continue
+            if trans:
+                for t in range(k):
+                    buf[t] = S[t, i]
+            else:
+                for t in range(k):
+                    buf[t] = S[i, t]
+            for p in range(lo, hi):
+                q = p + dist
+                if q < nnz:
+                    _prefetch_w(acc, indices[q])
+                v = data[p]
+                row = acc[indices[p]]
+                for t in range(k):
+                    row[t] += v * buf[t]
+    nb = partial.shape[0]
+    if nb > 0:
+        for j in prange(out.shape[0]):
+            row = out[j]
+            for b in range(nb):
+                src = partial[b, j]
+                for t in range(k):
+                    row[t] += src[t]
+
+
+def _gather_kernel(indptr, indices, S, trans, Ht, zero, bounds, out, dist):  # pragma: no cover
+    k = Ht.shape[1]
+    nnz = indices.size
+    for c in prange(bounds.size - 1):
+        buf = np.empty(k, dtype=out.dtype)
+        for i in range(bounds[c], bounds[c + 1]):
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            if lo == hi:
+                continue
+            if trans:
+                for t in range(k):
+                    buf[t] = S[t, i]
+            else:
+                for t in range(k):
+                    buf[t] = S[i, t]
+            for p in range(lo, hi):
+                q = p + dist
+                if q < nnz:
+                    _prefetch_r(Ht, indices[q])
+                h = Ht[indices[p]]
+                s = zero  # accumulate in the output dtype
+                for t in range(k):
+                    s += buf[t] * h[t]
+                out[p] = s
+
+
+def _build() -> dict[str, Any]:
+    global prange, _prefetch_r, _prefetch_w
+    import numba
+
+    prange = numba.prange
+    try:
+        _prefetch_r, _prefetch_w = _prefetch_intrinsics()
+        numba.njit(nogil=True, cache=True)(_smoke)(np.ones((2, 3)))
+    except Exception:  # numba internals changed: the kernels run without prefetching
+
+        def noop(a, i):  # pragma: no cover - compiled
+            pass
+
+        _prefetch_r = _prefetch_w = numba.njit(nogil=True, inline="always")(noop)
+
+    opts = dict(parallel=True, cache=True, nogil=True)
+    return {
+        "spmm": numba.njit(fastmath=False, **opts)(_spmm_kernel),
+        "spmm_t": numba.njit(fastmath=False, **opts)(_spmm_t_kernel),
+        # the dot products are reductions: 'reassoc' lets LLVM vectorise them
+        # (rounding-level differences only, as between any two BLAS dot products)
+        "gather": numba.njit(fastmath={"reassoc"}, **opts)(_gather_kernel),
+        "threads": numba.get_num_threads,
+        "errors": (numba.core.errors.NumbaError,),
+    }
+
+
+def _kernels() -> dict[str, Any] | None:
+    global _KERNELS, _FAILED
+    if _KERNELS is None and not _FAILED:
+        try:
+            _KERNELS = _build()
+        except Exception:  # numba missing or broken: SciPy/NumPy path
+            _FAILED = True
+    return _KERNELS
+
+
+def _run(kern: dict[str, Any], name: str, *args: Any) -> bool:
+    """Call a kernel; on a numba compilation error disable the compiled path."""
+    global _KERNELS, _FAILED
+    try:
+        kern[name](*args)
+    except kern["errors"]:
+        _KERNELS, _FAILED = None, True
+        return False
+    return True
+
+
+def available() -> bool:
+    """Whether numba can be imported and the kernels built (imports numba)."""
+    return _kernels() is not None
+
+
+def _active(nnz: int, k: int, threshold: int) -> dict[str, Any] | None:
+    if not enabled or os.environ.get("NMFKIT_SPARSE_COMPILED", "1").strip() == "0":
+        return None
+    if nnz * max(k, 1) < threshold:
+        return None
+    return _kernels()
+
+
+def _csr_parts(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``indptr, indices, data`` of a canonical float CSR matrix; None when not usable."""
+    if getattr(X, "format", None) != "csr" or not X.has_canonical_format:
+        return None
+    data, indices, indptr = X.data, X.indices, X.indptr
+    if data.dtype not in _FLOATS or indices.dtype not in _INTS or indptr.dtype not in _INTS:
+        return None
+    if not (data.flags.c_contiguous and indices.flags.c_contiguous
+            and indptr.flags.c_contiguous):
+        return None
+    return indptr, indices, data
+
+
+def _dense_ok(D: Any) -> bool:
+    return type(D) is np.ndarray and D.ndim == 2 and D.dtype in _FLOATS
+
+
+def _streamed(D: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A C-contiguous array to read the rows of ``D`` from, and whether it is ``Dᵀ``."""
+    if D.flags.c_contiguous:
+        return D, False
+    if D.T.flags.c_contiguous:
+        return D.T, True
+    return np.ascontiguousarray(D), False
+
+
+def _bounds(indptr: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Row boundaries (int64, length ``n_chunks + 1``) of chunks of about equal cost.
+
+    A row costs its non-zeros plus one (its own overhead), so the cost of rows
+    ``[0, i)`` is ``indptr[i] + i``, which is increasing: the boundaries are
+    found by a vectorised binary search without an O(m) temporary.
+    """
+    m = indptr.size - 1
+    if n_chunks <= 1 or m <= 1:
+        return np.array([0, max(m, 0)], dtype=np.int64)
+    total = int(indptr[m]) + m
+    targets = np.linspace(0, total, n_chunks + 1)[1:-1]
+    lo = np.zeros(targets.size, dtype=np.int64)
+    hi = np.full(targets.size, m, dtype=np.int64)
+    while np.any(lo < hi):
+        mid = (lo + hi) // 2
+        left = indptr[mid].astype(np.int64) + mid < targets
+        lo = np.where(left, mid + 1, lo)
+        hi = np.where(left, hi, mid)
+    return np.concatenate(([0], lo, [m])).astype(np.int64)
+
+
+def spmm(X: Any, D: Any, order: Literal["C", "F"] = "C") -> np.ndarray | None:
+    """``X @ D`` for CSR ``X`` (m × n) and dense ``D`` (n × k) on numba's threads.
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix or array (m × n)
+    D : ndarray (n × k), any memory order
+    order : {"C", "F"}
+        Memory order of the result. ``"F"`` writes ``(X @ D)ᵀ`` as a
+        C-contiguous (k × m) array and returns its transpose, so that
+        ``spmm(X, H.T, order="F").T`` is ``H Xᵀ`` without a transposing copy.
+
+    Returns
+    -------
+    ndarray (m × k) of dtype ``result_type(X, D)``, or None when the compiled
+    path does not apply (see the module docstring).
+    """
+    if not _dense_ok(D) or D.shape[0] != X.shape[1]:
+        return None
+    parts = _csr_parts(X)
+    if parts is None:
+        return None
+    indptr, indices, data = parts
+    k = D.shape[1]
+    kern = _active(data.size, k, min_work)
+    if kern is None:
+        return None
+    dtype = np.result_type(data.dtype, D.dtype)
+    Dc = np.ascontiguousarray(D, dtype=dtype)  # gathered at random rows: C order
+    m = X.shape[0]
+    trans_out = order == "F"
+    out = np.empty((k, m) if trans_out else (m, k), dtype=dtype)
+    bounds = _bounds(indptr, 4 * kern["threads"]())
+    if not _run(kern, "spmm", indptr, indices, data, Dc, bounds, out, trans_out,
+                int(prefetch_distance)):
+        return None
+    return out.T if trans_out else out
+
+
+def spmm_t(X: Any, D: Any, order: Literal["C", "F"] = "C") -> np.ndarray | None:
+    """``Xᵀ @ D`` for CSR ``X`` (m × n) and dense ``D`` (m × k) on numba's threads.
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix or array (m × n)
+    D : ndarray (m × k)
+        Read in place in C or Fortran order (e.g. ``Wt.T``); other layouts are
+        copied.
+    order : {"C", "F"}
+        Memory order of the result (``"F"``: the transpose of a C-contiguous
+        (k × n) array).
+
+    Returns
+    -------
+    ndarray (n × k) of dtype ``result_type(X, D)``, or None when the compiled
+    path does not apply.
+    """
+    if not _dense_ok(D) or D.shape[0] != X.shape[0]:
+        return None
+    parts = _csr_parts(X)
+    if parts is None:
+        return None
+    indptr, indices, data = parts
+    k = D.shape[1]
+    kern = _active(data.size, k, min_work)
+    if kern is None:
+        return None
+    dtype = np.result_type(data.dtype, D.dtype)
+    n = X.shape[1]
+    S, trans = _streamed(D)
+    per_buffer = max(1, n * k * dtype.itemsize)
+    n_chunks = max(1, min(kern["threads"](), 1 + partial_budget_bytes // per_buffer))
+    out = np.zeros((n, k), dtype=dtype)
+    partial = np.zeros((n_chunks - 1, n, k), dtype=dtype)
+    if not _run(kern, "spmm_t", indptr, indices, data, S, trans, _bounds(indptr, n_chunks),
+                out, partial, int(prefetch_distance)):
+        return None
+    del partial
+    return np.ascontiguousarray(out.T).T if order == "F" else out
+
+
+def gather(W: Any, H: Any, X: Any) -> np.ndarray | None:
+    """Entries of ``W @ H`` at the stored positions of CSR ``X``, in ``X.data`` order.
+
+    Parameters
+    ----------
+    W : ndarray (m × k)
+        Read in place in C or Fortran order.
+    H : ndarray (k × n)
+        ``Hᵀ`` is made C-contiguous (n × k) once.
+    X : scipy.sparse CSR matrix or array (m × n)
+
+    Returns
+    -------
+    ndarray of length ``X.nnz`` and dtype ``result_type(W, H)``, or None when
+    the compiled path does not apply.
+    """
+    if not (_dense_ok(W) and _dense_ok(H)) or W.shape[1] != H.shape[0]:
+        return None
+    if W.shape[0] != X.shape[0] or H.shape[1] != X.shape[1]:
+        return None
+    parts = _csr_parts(X)
+    if parts is None:
+        return None
+    indptr, indices, _ = parts
+    k = W.shape[1]
+    kern = _active(indices.size, k, min_work_gather)
+    if kern is None:
+        return None
+    dtype = np.result_type(W.dtype, H.dtype)
+    S, trans = _streamed(W)
+    Ht = np.ascontiguousarray(H.T, dtype=dtype)
+    out = np.empty(indices.size, dtype=dtype)
+    bounds = _bounds(indptr, 4 * kern["threads"]())
+    if not _run(kern, "gather", indptr, indices, S, trans, Ht, dtype.type(0), bounds, out,
+                int(prefetch_distance)):
+        return None
+    return out

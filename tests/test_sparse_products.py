@@ -1,0 +1,237 @@
+"""Compiled sparse × dense products (numba) against SciPy, and the fallback switch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nmfkit
+from nmfkit import backend
+from nmfkit.backend import _sparse_compiled as C
+
+numba = pytest.importorskip("numba")
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    """Send every size to the compiled kernels (the thresholds skip small problems)."""
+    monkeypatch.delenv("NMFKIT_SPARSE_COMPILED", raising=False)
+    monkeypatch.setattr(C, "enabled", True)
+    monkeypatch.setattr(C, "min_work", 0)
+    monkeypatch.setattr(C, "min_work_gather", 0)
+    if not C.available():
+        pytest.skip("numba kernels could not be built")
+    return C
+
+
+def _csr(m, n, density, dtype=np.float64, index=np.int32, seed=0, empty_rows=(), empty_cols=()):
+    rng = np.random.default_rng(seed)
+    A = rng.random((m, n)) * (rng.random((m, n)) < density)
+    A[list(empty_rows), :] = 0
+    A[:, list(empty_cols)] = 0
+    X = sp.csr_matrix(A.astype(dtype))
+    X.indices = X.indices.astype(index)
+    X.indptr = X.indptr.astype(index)
+    assert X.has_canonical_format
+    return X
+
+
+def _close(a, b, dtype):
+    tol = 1e-12 if np.dtype(dtype) == np.float64 else 2e-5
+    scale = max(1.0, float(np.abs(b).max()) if b.size else 1.0)
+    assert a.shape == b.shape
+    assert a.dtype == b.dtype, (a.dtype, b.dtype)
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale)
+
+
+def _layouts(A):
+    """The same matrix in C order, Fortran order and as a non-contiguous view."""
+    wide = np.zeros((A.shape[0], 2 * A.shape[1]), dtype=A.dtype)
+    wide[:, ::2] = A
+    return [np.ascontiguousarray(A), np.asfortranarray(A), wide[:, ::2]]
+
+
+@pytest.mark.parametrize("xdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ddtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [1, 7])
+def test_products_match_scipy(compiled, xdtype, ddtype, index, k):
+    rng = np.random.default_rng(1)
+    m, n = 53, 41
+    X = _csr(m, n, 0.2, xdtype, index, empty_rows=(0, 5, 52), empty_cols=(0, 17, 40))
+    rdtype = np.result_type(xdtype, ddtype)
+    D = rng.random((n, k)).astype(ddtype)
+    E = rng.random((m, k)).astype(ddtype)
+    for Dl in _layouts(D):
+        got = compiled.spmm(X, Dl)
+        assert got is not None
+        _close(got, np.asarray(X @ D), rdtype)
+        _close(backend.spmm(X, Dl), np.asarray(X @ D), rdtype)
+    for El in _layouts(E):
+        got = compiled.spmm_t(X, El)
+        assert got is not None
+        _close(got, np.asarray(X.T @ E), rdtype)
+        _close(backend.spmm_t(X, El), np.asarray(X.T @ E), rdtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [1, 6])
+def test_values_at_nonzeros_match_dense(compiled, dtype, index, k):
+    rng = np.random.default_rng(2)
+    m, n = 37, 29
+    X = _csr(m, n, 0.3, np.float64, index, empty_rows=(3,), empty_cols=(0, 28))
+    W = rng.random((m, k)).astype(dtype)
+    H = rng.random((k, n)).astype(dtype)
+    rows = np.repeat(np.arange(m), np.diff(X.indptr))
+    ref = (W.astype(np.float64) @ H.astype(np.float64))[rows, X.indices].astype(dtype)
+    for Wl in _layouts(W):
+        for Hl in _layouts(H):
+            got = compiled.gather(Wl, Hl, X)
+            assert got is not None
+            _close(got, ref, dtype)
+            _close(backend.values_at_nonzeros(Wl, Hl, X), ref, dtype)
+
+
+def test_mixed_dtype_gather(compiled):
+    X = _csr(20, 15, 0.4)
+    rng = np.random.default_rng(3)
+    W = rng.random((20, 4)).astype(np.float32)
+    H = rng.random((4, 15))
+    got = compiled.gather(W, H, X)
+    assert got.dtype == np.float64
+    rows = np.repeat(np.arange(20), np.diff(X.indptr))
+    _close(got, (W.astype(np.float64) @ H)[rows, X.indices], np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_nnz_and_empty_shapes(compiled, dtype):
+    X = sp.csr_matrix((6, 4), dtype=dtype)
+    D = np.ones((4, 3), dtype=dtype)
+    E = np.ones((6, 3), dtype=dtype)
+    compiled.min_work = -1  # even nnz = 0 goes to the kernels
+    compiled.min_work_gather = -1
+    r = compiled.spmm(X, D)
+    assert r.shape == (6, 3) and r.dtype == dtype and not r.any()
+    r = compiled.spmm_t(X, E)
+    assert r.shape == (4, 3) and r.dtype == dtype and not r.any()
+    r = compiled.gather(E, D.T, X)
+    assert r.shape == (0,) and r.dtype == dtype
+    X0 = sp.csr_matrix((0, 4), dtype=dtype)
+    assert compiled.spmm(X0, D).shape == (0, 3)
+    assert not compiled.spmm_t(X0, np.ones((0, 3), dtype=dtype)).any()
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_output_order(compiled, order):
+    X = _csr(30, 20, 0.3)
+    rng = np.random.default_rng(4)
+    H = rng.random((5, 20))
+    Wt = rng.random((5, 30))
+    a = compiled.spmm(X, H.T, order=order)
+    b = compiled.spmm_t(X, Wt.T, order=order)
+    flag = "C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"
+    assert a.flags[flag] and b.flags[flag]
+    _close(a, np.asarray(X @ H.T), np.float64)
+    _close(b, np.asarray(X.T @ Wt.T), np.float64)
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 3, 5])
+def test_spmm_t_partial_sums(compiled, monkeypatch, n_chunks):
+    """The per-chunk partial sums and their reduction, whatever the thread count."""
+    X = _csr(101, 23, 0.25, empty_rows=range(40, 60))
+    E = np.random.default_rng(5).random((101, 4))
+    monkeypatch.setitem(C._KERNELS, "threads", lambda: n_chunks)
+    _close(compiled.spmm_t(X, E), np.asarray(X.T @ E), np.float64)
+    _close(compiled.spmm(X, E[:23]), np.asarray(X @ E[:23]), np.float64)
+    _close(compiled.gather(E, E[:23].T, X), (E @ E[:23].T)[X.nonzero()], np.float64)
+
+
+def test_spmm_t_partial_budget(compiled, monkeypatch):
+    X = _csr(50, 10, 0.5)
+    E = np.random.default_rng(6).random((50, 3))
+    monkeypatch.setitem(C._KERNELS, "threads", lambda: 4)
+    monkeypatch.setattr(C, "partial_budget_bytes", 0)  # no room for partials: one chunk
+    _close(compiled.spmm_t(X, E), np.asarray(X.T @ E), np.float64)
+
+
+def test_bounds_balanced():
+    indptr = np.concatenate(([0], np.cumsum(np.r_[np.full(10, 100), np.ones(990)]))).astype(
+        np.int32
+    )
+    b = C._bounds(indptr, 4)
+    assert b[0] == 0 and b[-1] == 1000 and np.all(np.diff(b) >= 0) and b.size == 5
+    cost = indptr[b].astype(np.int64) + b
+    ideal = np.linspace(0, cost[-1], 5)
+    assert np.all(np.abs(cost - ideal) <= 101)  # each boundary within one row of the ideal
+    assert C._bounds(np.array([0]), 4).tolist() == [0, 0]
+    assert C._bounds(np.array([0, 3]), 4).tolist() == [0, 1]
+
+
+def test_fallbacks(compiled, monkeypatch):
+    X = _csr(30, 20, 0.3)
+    D = np.ones((20, 2))
+    assert compiled.spmm(X, D) is not None
+    _close(compiled.spmm(sp.csr_array(X), D), np.asarray(X @ D), np.float64)
+    monkeypatch.setenv("NMFKIT_SPARSE_COMPILED", "0")
+    assert compiled.spmm(X, D) is None and compiled.gather(D[:30], D.T, X) is None
+    monkeypatch.delenv("NMFKIT_SPARSE_COMPILED")
+    monkeypatch.setattr(C, "enabled", False)
+    assert compiled.spmm_t(X, np.ones((30, 2))) is None
+    monkeypatch.setattr(C, "enabled", True)
+    monkeypatch.setattr(C, "min_work", 10**12)
+    assert compiled.spmm(X, D) is None
+    monkeypatch.setattr(C, "min_work", 0)
+    # not handled: other formats, non-canonical CSR, integer data, non-ndarray operands
+    Y = X.copy()
+    Y.has_sorted_indices = False
+    assert compiled.spmm(Y, D) is None
+    assert compiled.spmm(X.tocsc(), D) is None
+    assert compiled.spmm(X.astype(np.int64), D) is None
+    assert compiled.spmm(X, D.astype(np.int64)) is None
+    assert compiled.spmm(X, np.ma.asarray(D)) is None
+    assert compiled.spmm(X, np.ones((21, 2))) is None
+    _close(backend.spmm(X.astype(np.int64), D), np.asarray(X.astype(np.int64) @ D), np.float64)
+
+
+def _fit(X, monkeypatch, use_compiled, **kw):
+    if use_compiled:
+        monkeypatch.setattr(C, "min_work", 0)
+        monkeypatch.setattr(C, "min_work_gather", 0)
+        monkeypatch.delenv("NMFKIT_SPARSE_COMPILED", raising=False)
+    else:
+        monkeypatch.setenv("NMFKIT_SPARSE_COMPILED", "0")
+    calls = {"n": 0}
+    run = C._run
+
+    def counting(*args):
+        calls["n"] += 1
+        return run(*args)
+
+    monkeypatch.setattr(C, "_run", counting)
+    res = nmfkit.factorize(X, 4, init="random", random_state=0, tol=0, **kw)
+    return res, calls["n"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(solver="hals", max_iter=40),
+        dict(solver="mu", beta_loss="kullback-leibler", max_iter=60),
+        dict(solver="mu", max_iter=40),
+    ],
+    ids=["hals", "mu-kl", "mu-frobenius"],
+)
+def test_factorize_same_with_and_without_kernels(compiled, monkeypatch, dtype, kw):
+    rng = np.random.default_rng(7)
+    W0 = rng.random((120, 4)) * (rng.random((120, 4)) < 0.6)
+    H0 = rng.random((4, 90)) * (rng.random((4, 90)) < 0.6)
+    X = sp.csr_matrix(rng.poisson(3 * (W0 @ H0)).astype(dtype))
+    a, n_fast = _fit(X, monkeypatch, True, **kw)
+    b, n_slow = _fit(X, monkeypatch, False, **kw)
+    assert n_fast > 0 and n_slow == 0
+    for u, v in ((a.W, b.W), (a.H, b.H)):
+        assert np.linalg.norm(u - v) <= 1e-10 * np.linalg.norm(v)
+    np.testing.assert_allclose(a.loss_history, b.loss_history, rtol=1e-10)
