@@ -86,6 +86,13 @@ def alternating_frobenius(
             kernel_state=kernel_state,
         )
     pen = penalties or Penalties()
+    if getattr(kernel, "layout", "cols") == "rows":
+        return _alternating_rows(
+            X, W, H, kernel=kernel, name=name, pen=pen, update_H=update_H,
+            max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
+            stop_rule=stop_rule, verbose=verbose, progress=progress,
+            kernel_state=kernel_state,
+        )
     dtype = W.dtype
     Wt = np.array(W.T, dtype=dtype, order="C")
     H = np.array(H, dtype=dtype, order="C")
@@ -147,3 +154,83 @@ def alternating_frobenius(
         if mon.step(Wt.T, H, loss, pgrad):
             break
     return mon.result(np.ascontiguousarray(Wt.T), H, **state.get("extras", {}))
+
+
+def _alternating_rows(
+    X: Any,
+    W: np.ndarray,
+    H: np.ndarray,
+    *,
+    kernel: Kernel,
+    name: str,
+    pen: Penalties,
+    update_H: bool,
+    max_iter: int,
+    tol: float,
+    max_time: float | None,
+    callback: Callable | None,
+    stop_rule: str,
+    verbose: int,
+    progress: bool,
+    kernel_state: dict | None,
+) -> FitResult:
+    """The same loop on the row layout: W (n_samples × k) and Hᵀ (n_features × k).
+
+    For kernels with ``layout = "rows"``: the Gram-form problems are
+    ``min ½⟨A, A G⟩ − ⟨B, A⟩`` with A = W, B = XHᵀ (n_samples × k), and
+    A = Hᵀ, B = XᵀW (n_features × k) — exactly what the sparse and dense
+    products return, so nothing is transposed or copied per iteration.
+    """
+    dtype = W.dtype
+    W = np.array(W, dtype=dtype, order="C")
+    Ht = np.array(H.T, dtype=dtype, order="C")
+    state = dict(kernel_state or {})
+    state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
+    normX2 = squared_norm(X)
+    mon = Monitor(
+        tol=tol, max_iter=max_iter, max_time=max_time, callback=callback,
+        stop_rule=stop_rule, verbose=verbose, progress=progress, solver=name, beta=2.0,
+    )
+
+    def xht(Ht_: np.ndarray) -> np.ndarray:  # X Hᵀ, n_samples × k
+        return spmm(X, Ht_) if sp.issparse(X) else X @ Ht_
+
+    def xtw(W_: np.ndarray) -> np.ndarray:  # Xᵀ W, n_features × k
+        return spmm_t(X, W_) if sp.issparse(X) else X.T @ W_
+
+    cache: dict[str, np.ndarray] = {}
+
+    def pgrad() -> float:
+        BW = xht(Ht)
+        cache["BW"] = BW
+        s = projected_gradient_sq(W.T, BW.T, Ht.T @ Ht, pen.l1_W, pen.l2_W)
+        if update_H:
+            s += projected_gradient_sq(Ht.T, xtw(W).T, W.T @ W, pen.l1_H, pen.l2_H)
+        return s**0.5
+
+    def data_loss(XtW: np.ndarray, WtW: np.ndarray, HHt: np.ndarray) -> float:
+        # ⟨WᵀX, H⟩ = ⟨XᵀW, Hᵀ⟩: the Gram form needs no transposes either
+        loss = frobenius_from_grams(normX2, XtW, Ht, WtW, HHt)
+        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+            loss = frobenius_direct(X, W, Ht.T)
+        return loss
+
+    HHt = Ht.T @ Ht
+    XtW = xtw(W)
+    WtW = W.T @ W
+    if mon.start(
+        data_loss(XtW, WtW, HHt) + pen.value(W, Ht.T), pgrad if stop_rule == "pgrad" else None
+    ):
+        return mon.result(W, np.ascontiguousarray(Ht.T))
+    while True:
+        BW = cache.pop("BW") if "BW" in cache else xht(Ht)
+        W = kernel(W, BW, HHt, l1=pen.l1_W, l2=pen.l2_W, side="W", state=state)
+        WtW = W.T @ W
+        XtW = xtw(W)
+        if update_H:
+            Ht = kernel(Ht, XtW, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
+            HHt = Ht.T @ Ht
+        loss = data_loss(XtW, WtW, HHt) + pen.value(W, Ht.T)
+        if mon.step(W, Ht.T, loss, pgrad):
+            break
+    return mon.result(W, np.ascontiguousarray(Ht.T), **state.get("extras", {}))

@@ -8,11 +8,25 @@ import numpy as np
 
 from ..backend._xp import is_foreign
 from ..nnls import hals_inner_bound, hals_sweep, hals_sweep_xp
+from ..nnls._hals_compiled import compiled_sweep_rows
 from ._frobenius import alternating_frobenius
 from ._registry import register_solver
 from ._result import FitResult
 
 __all__ = ["solve_hals"]
+
+
+#: Row-layout sweeps pay from about this many factor entries (max(m, n)·k):
+#: measured on this machine, 1.1 s vs 1.6 s for 3 sweeps at 1e6 × 50 on one
+#: thread (and they parallelise), slower than the column kernel at 5000 × 20.
+ROWS_LAYOUT_MIN = 1_000_000
+
+
+def rows_kernel_available() -> bool:
+    """True when the compiled row-layout HALS sweep can run (numba importable)."""
+    from ..nnls._hals_compiled import rows_available
+
+    return rows_available()
 
 
 def _launch_overhead(W: Any) -> float:
@@ -143,6 +157,17 @@ def solve_hals(
             A, B, G, l1=l1, l2=l2, max_sweeps=bound_for(side, state), rel_tol=inner_delta
         )
         return A
+
+    if max(n_samples, n_features) * k >= ROWS_LAYOUT_MIN and rows_kernel_available():
+        # large problems: compiled sweeps on the row layout (no transposed copies,
+        # parallel over rows); the same updates up to the order of roundings
+        def kernel(A, B, G, *, l1, l2, side, state):  # noqa: F811
+            compiled_sweep_rows(
+                A, B, G, l1, l2, bound_for(side, state), inner_delta
+            )
+            return A
+
+        kernel.layout = "rows"
 
     return alternating_frobenius(
         X, W, H, kernel=kernel, name="hals", penalties=penalties, update_H=update_H,

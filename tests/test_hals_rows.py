@@ -1,0 +1,73 @@
+"""HALS on the row layout (compiled, parallel over rows) against the column layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nmfkit
+from nmfkit.nnls._hals_compiled import compiled_sweep, compiled_sweep_rows
+from nmfkit.solvers import hals as hals_mod
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(11)
+    X = rng.random((90, 6)) @ rng.random((6, 70))
+    X[X < 0.8] = 0.0
+    return X, rng.random((90, 6)) + 0.05, rng.random((6, 70)) + 0.05
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_sweeps_equal_column_sweeps(dtype):
+    rng = np.random.default_rng(0)
+    k, p = 7, 300
+    A = rng.random((k, p)).astype(dtype)
+    F = rng.random((k, 9))
+    G = (F @ F.T).astype(dtype)
+    G[3] = G[:, 3] = 0.0  # a dead component (G[3, 3] = 0)
+    B = (G @ rng.random((k, p)) - 0.3).astype(dtype)
+    A_cols, A_rows = A.copy(), np.ascontiguousarray(A.T)
+    n1 = compiled_sweep(A_cols, B, G, 0.01, 0.02, 25, 0.05)
+    n2 = compiled_sweep_rows(A_rows, np.ascontiguousarray(B.T), G, 0.01, 0.02, 25, 0.05)
+    assert n1 == n2 > 1
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(A_rows.T, A_cols, rtol=tol, atol=tol)
+    assert (A_rows >= 0).all()
+    A_rows = np.ascontiguousarray(A.T)
+    compiled_sweep_rows(A_rows, np.ascontiguousarray(B.T), G, 0.0, 0.0, 5, 0.05)
+    np.testing.assert_array_equal(A_rows[:, 3], A[3])  # a dead component is left unchanged
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"alpha_W": 0.01, "l1_ratio": 0.5}, {"stop_rule": "pgrad", "tol": 1e-6}],
+)
+def test_fit_on_row_layout_equals_column_layout(problem, monkeypatch, sparse, options):
+    X, W0, H0 = problem
+    Xin = sp.csr_matrix(X) if sparse else X
+    kw = dict(solver="hals", init="custom", W=W0, H=H0, max_iter=80, tol=0)
+    kw.update(options)
+    monkeypatch.setattr(hals_mod, "ROWS_LAYOUT_MIN", np.inf)
+    cols = nmfkit.factorize(Xin, 6, **kw)
+    monkeypatch.setattr(hals_mod, "ROWS_LAYOUT_MIN", 0)
+    rows = nmfkit.factorize(Xin, 6, **kw)
+    assert rows.n_iter == cols.n_iter
+    np.testing.assert_allclose(rows.W, cols.W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rows.H, cols.H, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rows.loss_history, cols.loss_history, rtol=1e-9)
+
+
+def test_row_layout_reaches_exact_fit(monkeypatch):
+    from conftest import planted
+
+    X, _, _ = planted(seed=2, m=150, n=100, k=4)
+    monkeypatch.setattr(hals_mod, "ROWS_LAYOUT_MIN", 0)
+    res = nmfkit.factorize(X, 4, solver="hals", tol=0, max_iter=500, random_state=0)
+    assert np.linalg.norm(X - res.W @ res.H) / np.linalg.norm(X) < 1e-10
+    fixed = nmfkit.NMF(4, solver="hals", max_iter=300, tol=1e-12, random_state=0).fit(X)
+    assert fixed.reconstruction_err_ / np.linalg.norm(X) < 1e-8
