@@ -50,13 +50,14 @@ def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True):
     wn = np.sqrt(np.sum(np.asarray(W, dtype=np.float64) ** 2, axis=0))
     contrib = hn * wn
     order = np.lexsort((np.arange(len(contrib)), -contrib))
-    W = np.array(W[:, order])
+    # one copy of each factor (the caller's arrays are never modified), scaled in place
+    W = np.array(W[:, order]) if np.any(order != np.arange(len(order))) else np.array(W)
     H = np.array(H[order])
     if rescale:
         hn = hn[order]
-        nz = hn > 0
-        H[nz] = (H[nz] / hn[nz, None]).astype(H.dtype, copy=False)
-        W[:, nz] = (W[:, nz] * hn[nz]).astype(W.dtype, copy=False)
+        scale = np.where(hn > 0, hn, 1.0)
+        H /= scale[:, None].astype(H.dtype)
+        W *= scale[None, :].astype(W.dtype)
     return W, H, order
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import row_blocks, squared_norm, values_at_nonzeros
+from ..backend import row_blocks, spmm_t, squared_norm, values_at_nonzeros
 
 __all__ = [
     "GRAM_LOSS_FLOOR",
@@ -120,6 +120,18 @@ def frobenius_from_grams(
 GRAM_LOSS_FLOOR = 1e-9
 
 
+def _gram64(W: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """``WᵀW`` in float64, converting ``block`` rows at a time (no float64 copy of W)."""
+    if W.dtype == np.float64:
+        return W.T @ W
+    k = W.shape[1]
+    G = np.zeros((k, k))
+    for s in range(0, W.shape[0], block):
+        Wb = W[s : s + block].astype(np.float64)
+        G += Wb.T @ Wb
+    return G
+
+
 def frobenius_direct(X: Any, W: Any, H: Any) -> float:
     """``½‖X − WH‖²`` entry by entry, in row blocks (accurate near an exact fit).
 
@@ -197,11 +209,11 @@ def beta_divergence(
         if normX2 is None:
             normX2 = squared_norm(X)
         if sp.issparse(X):
-            W64 = W.astype(np.float64, copy=False)
-            XHt = np.asarray(X @ H.T, dtype=np.float64)
-            cross = float(np.vdot(XHt, W64))
+            # ⟨XHᵀ, W⟩ = ⟨XᵀW, Hᵀ⟩: the n_features × k product, no n_samples × k temporary
+            XtW = spmm_t(X, np.ascontiguousarray(W)).astype(np.float64, copy=False)
             H64 = H.astype(np.float64, copy=False)
-            quad = float(np.vdot(W64.T @ W64, H64 @ H64.T))
+            cross = float(np.vdot(XtW, np.ascontiguousarray(H64.T)))
+            quad = float(np.vdot(_gram64(W), H64 @ H64.T))
             loss = 0.5 * (normX2 - 2 * cross + quad)
             if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:
                 return frobenius_direct(X, W, H)

@@ -25,14 +25,13 @@ def _build_rows():
     import numba
 
     @numba.njit(cache=True, nogil=True, parallel=True)
-    def sweep_rows(A, B, G, l1, l2, max_sweeps, rel_tol, n_chunks):  # pragma: no cover
+    def sweep_rows(A, B, G, l1, l2, max_sweeps, rel_tol, n_chunks, R):  # pragma: no cover
         p, k = A.shape
         diag = np.empty(k, dtype=np.float64)
         for t in range(k):
             diag[t] = G[t, t] + l2
         # residuals R = B − A G (row i: the gradient's negative, without l1/l2),
-        # kept exact through the sweeps by rank-one updates
-        R = np.empty((p, k), dtype=A.dtype)
+        # kept exact through the sweeps by rank-one updates; R may be B itself
         chunk = (p + n_chunks - 1) // n_chunks
         for c in numba.prange(n_chunks):
             for i in range(c * chunk, min((c + 1) * chunk, p)):
@@ -91,7 +90,7 @@ def rows_available() -> bool:
 
 def compiled_sweep_rows(
     A: np.ndarray, B: np.ndarray, G: np.ndarray, l1: float, l2: float, max_sweeps: int,
-    rel_tol: float,
+    rel_tol: float, overwrite_b: bool = False,
 ) -> int | None:
     """HALS sweeps on the row layout (A, B of shape p × k), in place, parallel over rows.
 
@@ -101,8 +100,10 @@ def compiled_sweep_rows(
     multiply-adds per changed coordinate, vectorized, no reductions in the
     inner loop, nothing skipped but zero changes. The rows are split into
     chunks that run on numba's threads; only the sweep's total change
-    (for the Gillis–Glineur stopping rule) is shared. Returns the sweeps
-    done, or None when numba is unavailable or the inputs don't fit.
+    (for the Gillis–Glineur stopping rule) is shared. ``overwrite_b``: use
+    B's memory for the residual (B is destroyed; saves a p × k array).
+    Returns the sweeps done, or None when numba is unavailable or the
+    inputs don't fit.
     """
     global _ROWS, _ROWS_FAILED
     if _ROWS_FAILED:
@@ -122,8 +123,9 @@ def compiled_sweep_rows(
     import numba
 
     n_chunks = max(1, min(4 * numba.get_num_threads(), A.shape[0] // 256 or 1))
+    R = B if overwrite_b else np.empty_like(B)
     return int(_ROWS(A, B, np.ascontiguousarray(G), float(l1), float(l2), int(max_sweeps),
-                     float(rel_tol), int(n_chunks)))
+                     float(rel_tol), int(n_chunks), R))
 
 
 def _build():

@@ -162,8 +162,9 @@ def solve_hals(
         # large problems: compiled sweeps on the row layout (no transposed copies,
         # parallel over rows); the same updates up to the order of roundings
         def kernel(A, B, G, *, l1, l2, side, state):  # noqa: F811
+            # B = XHᵀ is not needed after the W-update: its memory holds the residual
             compiled_sweep_rows(
-                A, B, G, l1, l2, bound_for(side, state), inner_delta
+                A, B, G, l1, l2, bound_for(side, state), inner_delta, overwrite_b=side == "W"
             )
             return A
 
