@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # tests fail (rather than skip) when torch or array-api-strict is missing
 TESTENV := SCIPY_ARRAY_API=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 NMFKIT_REQUIRE_BACKENDS=1
 
-.PHONY: demo test test-slow lint bench bench-quick bench-gpu clean
+.PHONY: demo test test-slow lint bench bench-quick bench-gpu bench-big clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench: $(STAMP)
 # make's set-up installs the CPU build
 bench-gpu: $(STAMP)
 	$(BIN)/python benchmarks/gpu.py $(BENCH_ARGS)
+
+# A 1e6 × 1e5 CSR matrix with 5e7 non-zeros at k = 50 (benchmarks/big_sparse.py): HALS
+# seconds per iteration and peak memory, nmfkit float64/float32 vs scikit-learn cd, where
+# an iteration goes, and the compiled sparse kernels vs SciPy on 1 and 2 threads.
+# Results in benchmarks/results_big_sparse.md; about 15 minutes, 3 GB of memory.
+bench-big: $(STAMP)
+	$(BIN)/python benchmarks/big_sparse.py $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
