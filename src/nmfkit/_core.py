@@ -51,8 +51,9 @@ def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True):
     contrib = hn * wn
     order = np.lexsort((np.arange(len(contrib)), -contrib))
     # one copy of each factor (the caller's arrays are never modified), scaled in place
-    W = np.array(W[:, order]) if np.any(order != np.arange(len(order))) else np.array(W)
-    H = np.array(H[order])
+    identity = not np.any(order != np.arange(len(order)))
+    W = np.array(W) if identity else W[:, order]  # fancy indexing already copies
+    H = np.array(H) if identity else H[order]
     if rescale:
         hn = hn[order]
         scale = np.where(hn > 0, hn, 1.0)

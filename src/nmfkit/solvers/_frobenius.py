@@ -225,6 +225,7 @@ def _alternating_rows(
     while True:
         BW = cache.pop("BW") if "BW" in cache else xht(Ht)
         W = kernel(W, BW, HHt, l1=pen.l1_W, l2=pen.l2_W, side="W", state=state)
+        del BW  # (n_samples × k) not held while the next one is computed
         WtW = W.T @ W
         XtW = xtw(W)
         if update_H:
