@@ -143,9 +143,27 @@ def test_spmm_t_partial_sums(compiled, monkeypatch, n_chunks):
     X = _csr(101, 23, 0.25, empty_rows=range(40, 60))
     E = np.random.default_rng(5).random((101, 4))
     monkeypatch.setitem(C._KERNELS, "threads", lambda: n_chunks)
+    monkeypatch.setattr(C, "min_work_partials", 0)  # split even this small product
     _close(compiled.spmm_t(X, E), np.asarray(X.T @ E), np.float64)
     _close(compiled.spmm(X, E[:23]), np.asarray(X @ E[:23]), np.float64)
     _close(compiled.gather(E, E[:23].T, X), (E @ E[:23].T)[X.nonzero()], np.float64)
+
+
+def test_spmm_t_small_products_are_not_split(compiled, monkeypatch):
+    """Below ``min_work_partials`` one chunk runs (no n × k partial buffers)."""
+    X = _csr(50, 10, 0.5)
+    E = np.random.default_rng(7).random((50, 3))
+    monkeypatch.setitem(C._KERNELS, "threads", lambda: 4)
+    allocated = []
+    real_zeros = np.zeros
+
+    def spy(shape, *a, **kw):
+        allocated.append(shape)
+        return real_zeros(shape, *a, **kw)
+
+    monkeypatch.setattr(C.np, "zeros", spy)
+    _close(compiled.spmm_t(X, E), np.asarray(X.T @ E), np.float64)
+    assert (0, 10, 3) in allocated  # the partial buffer is empty: one chunk
 
 
 def test_spmm_t_partial_budget(compiled, monkeypatch):
