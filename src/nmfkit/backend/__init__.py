@@ -24,6 +24,7 @@ __all__ = [
     "squared_norm",
     "sum_all",
     "dense_rows",
+    "row_sq_norms",
     "values_at_nonzeros",
     "row_blocks",
     "work_dtype",
@@ -136,16 +137,24 @@ def sum_all(X: Any) -> float:
     return float(xp.sum(xp.astype(X, xp.float64)))
 
 
-def dense_rows(X: Any, rows: Any) -> np.ndarray:
-    """Return the selected rows of ``X`` as a small dense array.
+def dense_rows(X: Any, rows: Any, dtype: Any = None) -> np.ndarray:
+    """Return the selected rows of ``X`` as a small dense array (``dtype`` if given).
 
-    Used only for a handful of rows (at most ``n_components``), never for the
-    whole user matrix.
+    Used only for a handful of rows (at most ``n_components``, or one block),
+    never for the whole user matrix.
     """
     sub = X[rows]
     if sp.issparse(sub):
-        return sub.toarray()  # k rows only: small by construction
-    return np.asarray(sub)
+        sub = sub.toarray()  # the selected rows only: small by construction
+    return np.asarray(sub, dtype=dtype)
+
+
+def row_sq_norms(X: Any) -> np.ndarray:
+    """Squared Euclidean norm of every row of dense or sparse ``X``, in float64."""
+    if sp.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+    Xd = np.asarray(X, dtype=np.float64)
+    return np.einsum("ij,ij->i", Xd, Xd)
 
 
 def values_at_nonzeros(W: np.ndarray, H: np.ndarray, X: Any, block: int = 1 << 16) -> np.ndarray:

@@ -73,13 +73,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_non_negative
-from ..backend import rmatmul_T, to_csr
+from ..backend import dense_rows, rmatmul_T, row_sq_norms, to_csr
 from ..exceptions import ConvergenceWarning
 from ..init import check_custom_init, initialize
 from ..losses import beta_divergence
 from ..nnls import bpp_nnls
 from ..solvers._result import FitResult
 from ..solvers._stopping import Monitor
+from .semi import _cluster_means
 
 __all__ = ["OrthogonalNMF", "ray_seeding"]
 
@@ -89,18 +90,6 @@ _TINY = 1e-300
 
 
 # --------------------------------------------------------------------- helpers
-def _row_sq_norms(X: Any) -> np.ndarray:
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-    return np.einsum("ij,ij->i", X, X)
-
-
-def _rows(X: Any, idx: Any) -> np.ndarray:
-    """Selected rows of X as a dense float64 array (a handful of rows only)."""
-    sub = X[idx]
-    return np.asarray(sub.toarray() if sp.issparse(sub) else sub, dtype=np.float64)
-
-
 def _times_t(X: Any, B: np.ndarray) -> np.ndarray:
     """``X @ Bᵀ`` as a dense float64 array."""
     return np.asarray(X @ B.T, dtype=np.float64)
@@ -139,7 +128,7 @@ def ray_seeding(X: Any, k: int, random_state: Any = None) -> np.ndarray:
     """
     rng = check_random_state(random_state)
     n = X.shape[0]
-    norms2 = _row_sq_norms(X)
+    norms2 = row_sq_norms(X)
     resid = norms2.copy()
     n_trials = 2 + int(np.log(max(k, 1)))
     chosen: list[int] = []
@@ -154,7 +143,7 @@ def ray_seeding(X: Any, k: int, random_state: Any = None) -> np.ndarray:
             cand = np.array([rng.choice(n, p=p)])
         else:
             cand = rng.choice(n, size=n_trials, p=p)
-        C = _rows(X, cand)
+        C = dense_rows(X, cand, dtype=np.float64)
         cn2 = np.einsum("ij,ij->i", C, C)
         S = _times_t(X, C)
         new = np.minimum(resid[:, None], norms2[:, None] - S**2 / cn2[None, :])
@@ -172,7 +161,7 @@ class _Data:
 
     def __init__(self, X: Any) -> None:
         self.X = X
-        self.norms2 = _row_sq_norms(X)
+        self.norms2 = row_sq_norms(X)
         self.normX2 = float(self.norms2.sum())
         self.scale = float(self.norms2.max()) if self.norms2.size else 0.0
 
@@ -214,7 +203,7 @@ def _a_step(D: _Data, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
             break
         n_empty = empty.size
         tgt = empty[: len(donors)]
-        B[tgt] = _rows(D.X, donors)
+        B[tgt] = dense_rows(D.X, donors, dtype=np.float64)
         XBt[:, tgt] = _times_t(D.X, B[tgt])
     A = np.zeros((n, k))
     A[np.arange(n), labels] = vals
@@ -493,7 +482,7 @@ class OrthogonalNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         for _ in range(n_runs):
             if init == "kmeans++":
                 seeds = ray_seeding(D.X, k, rng)
-                B0 = _rows(D.X, seeds)
+                B0 = dense_rows(D.X, seeds, dtype=np.float64)
                 starts.append((None, B0))
                 continue
             method = init
@@ -564,7 +553,7 @@ class OrthogonalNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.orthogonality_error_ = _orthogonality_error(A)
         self.reconstruction_err_ = float(np.sqrt(2.0 * beta_divergence(X, Wf, Hf, 2.0)))
         self.labels_ = np.argmax(Wf, axis=1)
-        self.cluster_centers_ = _cluster_means(X, self.labels_, k)
+        self.cluster_centers_ = _cluster_means(X, self.labels_, k)[0]
         return Wf
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> OrthogonalNMF:
@@ -609,12 +598,3 @@ class OrthogonalNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 f"got {W.shape}"
             )
         return W @ self.components_
-
-
-def _cluster_means(X: Any, labels: np.ndarray, k: int) -> np.ndarray:
-    """Mean of the rows of X in each cluster (zero row for an empty cluster)."""
-    n = X.shape[0]
-    M = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
-    counts = np.asarray(M.sum(axis=1)).ravel()
-    sums = np.asarray((M @ X).toarray() if sp.issparse(X) else M @ X, dtype=np.float64)
-    return sums / np.maximum(counts, 1.0)[:, None]

@@ -45,7 +45,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..backend import rmatmul_T, to_csr
+from ..backend import dense_rows, rmatmul_T, row_sq_norms, to_csr
 from ..exceptions import ConvergenceWarning
 from ..losses import beta_divergence
 from ..nnls import bpp_nnls
@@ -57,17 +57,6 @@ _SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "lil", "dok", "dia")
 
 
 # ------------------------------------------------------------ k-means start
-def _row_sq_norms(X: Any) -> np.ndarray:
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-    return np.einsum("ij,ij->i", X, X)
-
-
-def _rows(X: Any, idx: Any) -> np.ndarray:
-    sub = X[idx]
-    return np.asarray(sub.toarray() if sp.issparse(sub) else sub, dtype=np.float64)
-
-
 def _sq_dists(X: Any, norms2: np.ndarray, C: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances of every row of X to the rows of C (≥ 0)."""
     D = norms2[:, None] - 2.0 * np.asarray(X @ C.T, dtype=np.float64)
@@ -121,10 +110,10 @@ def lloyd_kmeans(
     """
     rng = check_random_state(random_state)
     n = X.shape[0]
-    norms2 = _row_sq_norms(X)
+    norms2 = row_sq_norms(X)
     n_trials = 2 + int(np.log(max(k, 1)))
     first = int(rng.randint(n))
-    C = _rows(X, [first])
+    C = dense_rows(X, [first], dtype=np.float64)
     closest = _sq_dists(X, norms2, C).ravel()
     for _ in range(1, k):
         pot = float(closest.sum())
@@ -132,9 +121,10 @@ def lloyd_kmeans(
             cand = rng.choice(n, size=n_trials, p=closest / pot)
         else:
             cand = rng.randint(n, size=1)
-        Dc = np.minimum(closest[:, None], _sq_dists(X, norms2, _rows(X, cand)))
+        cands = dense_rows(X, cand, dtype=np.float64)
+        Dc = np.minimum(closest[:, None], _sq_dists(X, norms2, cands))
         b = int(np.argmin(Dc.sum(axis=0)))
-        C = np.vstack([C, _rows(X, [int(cand[b])])])
+        C = np.vstack([C, dense_rows(X, [int(cand[b])], dtype=np.float64)])
         closest = Dc[:, b]
     labels = np.argmin(_sq_dists(X, norms2, C), axis=1)
     for _ in range(max_iter):
@@ -142,7 +132,7 @@ def lloyd_kmeans(
         D = _sq_dists(X, norms2, C)
         for j in np.flatnonzero(counts == 0):  # reseed empty clusters
             far = int(np.argmax(D[np.arange(n), labels]))
-            C[j] = _rows(X, [far])[0]
+            C[j] = dense_rows(X, [far], dtype=np.float64)[0]
             D[:, j] = _sq_dists(X, norms2, C[j : j + 1]).ravel()
             labels[far] = j
         new = np.argmin(D, axis=1)

@@ -45,7 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_non_negative
-from ..backend import row_blocks, to_csr
+from ..backend import dense_rows, row_blocks, row_sq_norms, to_csr
 from ..init.spa import spa_select
 from ..nnls import bpp_nnls
 
@@ -80,22 +80,8 @@ def _check_k(k: Any, n_samples: int) -> int:
     return int(k)
 
 
-def _row_sq_norms(X: Any) -> np.ndarray:
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-    Xd = np.asarray(X, dtype=np.float64)
-    return np.einsum("ij,ij->i", Xd, Xd)
-
-
 def _row_sums(X: Any) -> np.ndarray:
     return np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-
-
-def _dense_rows(X: Any, rows: Any) -> np.ndarray:
-    """Rows ``rows`` of X as a dense float64 array (only those rows)."""
-    if sp.issparse(X):
-        return np.asarray(X[rows].toarray(), dtype=np.float64)
-    return np.array(X[rows], dtype=np.float64)
 
 
 def _times(X: Any, v: np.ndarray) -> np.ndarray:
@@ -238,7 +224,7 @@ def snpa_select(
     X = _prepare(X)
     n = X.shape[0]
     k = _check_k(k, n)
-    norms0 = _row_sq_norms(X)
+    norms0 = row_sq_norms(X)
     nmax = float(norms0.max())
     resid = norms0.copy()
     available = np.ones(n, dtype=bool)
@@ -256,7 +242,7 @@ def snpa_select(
         b = _pick(resid, norms0, available)
         chosen.append(b)
         available[b] = False
-        h = _dense_rows(X, [b])
+        h = dense_rows(X, [b], dtype=np.float64)
         H = np.vstack([H, h])
         XHt = np.hstack([XHt, _times(X, h.ravel())[:, None]])
         G = H @ H.T
@@ -322,7 +308,7 @@ def xray_select(X: Any, k: int, *, rule: str = "max") -> np.ndarray:
     X = _prepare(X)
     n = X.shape[0]
     k = _check_k(k, n)
-    norms0 = _row_sq_norms(X)
+    norms0 = row_sq_norms(X)
     nmax = float(norms0.max())
     psum = _row_sums(X)
     valid = psum > 0
@@ -339,7 +325,7 @@ def xray_select(X: Any, k: int, *, rule: str = "max") -> np.ndarray:
         if live:
             if rule == "max":
                 i = _pick(resid, norms0, np.ones(n, dtype=bool))
-                xi = _dense_rows(X, [i]).ravel()
+                xi = dense_rows(X, [i], dtype=np.float64).ravel()
                 corr = _times(X, xi) - XHt @ W[i]
                 score = np.divide(corr, psum, out=np.full(n, -np.inf), where=valid)
             else:
@@ -353,7 +339,7 @@ def xray_select(X: Any, k: int, *, rule: str = "max") -> np.ndarray:
             j = int(np.argmax(score))
         chosen.append(j)
         available[j] = False
-        h = _dense_rows(X, [j])
+        h = dense_rows(X, [j], dtype=np.float64)
         H = np.vstack([H, h])
         XHt = np.hstack([XHt, _times(X, h.ravel())[:, None]])
         G = H @ H.T
@@ -574,7 +560,7 @@ class SeparableNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             snpa_projection=self.snpa_projection, max_iter=self.snpa_max_iter,
         )
         self.anchors_ = J
-        self.components_ = _dense_rows(X, J).astype(X.dtype, copy=False)
+        self.components_ = dense_rows(X, J, dtype=np.float64).astype(X.dtype, copy=False)
         self.n_components_ = k
         W = self._solve_W(X)
         self.reconstruction_err_ = _frobenius_error(X, W, self.components_)
