@@ -50,7 +50,7 @@ def check_data_xp(X: Any, xp: Any, whom: str = "nmfkit") -> Any:
     if dt != xp.float32 and dt != xp.float64:
         vals = xp.astype(vals, xp.float64)
         X = X.with_values(vals) if isinstance(X, XpSparse) else vals
-    if vals.shape[0] if isinstance(X, XpSparse) else True:
+    if not isinstance(X, XpSparse) or X.nnz:  # (a sparse matrix may store nothing)
         if not bool(xp.all(xp.isfinite(vals))):
             raise ValueError(f"{whom}: X contains NaN or infinity")
         n_neg = int(xp.sum(xp.astype(vals < 0, xp.int64)))
