@@ -2,6 +2,12 @@
 
 ``make test`` installs both (``NMFKIT_REQUIRE_BACKENDS=1`` turns a missing one
 into an error instead of a skip, so CI cannot silently skip this file).
+
+On a machine with a CUDA GPU the same tests also run on PyTorch CUDA tensors
+and CuPy arrays (dense, and torch sparse / ``cupyx.scipy.sparse``);
+``NMFKIT_TEST_GPU=1`` makes a missing GPU backend an error. GPU iterates are
+compared with NumPy's to ``GPU_RTOL``: cuBLAS/cuSPARSE sum in another order,
+so the roundings differ from the first product on.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ def to_strict(a):
 def to_numpy(a):
     if isinstance(a, torch.Tensor):
         return a.detach().cpu().numpy()
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
     return np.asarray(a)
 
 
@@ -59,7 +67,58 @@ def torch_csr(Xs: sp.csr_matrix, layout: str = "csr"):
     return T.to_sparse_coo() if layout == "coo" else T
 
 
-BACKENDS = {"torch": to_torch, "strict": to_strict}
+def _gpu_backends() -> dict:
+    """Converters to the GPU libraries this machine can run (none without CUDA)."""
+    conv = {}
+    if torch.cuda.is_available():
+        conv["torch-cuda"] = lambda a: to_torch(a).to("cuda")
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            conv["cupy"] = lambda a: cupy.asarray(np.ascontiguousarray(a))
+    except Exception:  # no cupy, or cupy without a CUDA driver
+        pass
+    if os.environ.get("NMFKIT_TEST_GPU") == "1" and len(conv) < 2:
+        raise RuntimeError(f"NMFKIT_TEST_GPU=1 but only {sorted(conv)} of torch-cuda, cupy run")
+    return conv
+
+
+GPU_BACKENDS = _gpu_backends()
+GPU_RTOL = 1e-8
+BACKENDS = {"torch": to_torch, "strict": to_strict, **GPU_BACKENDS}
+
+
+def rtol_for(backend: str, cpu: float = RTOL) -> float:
+    return max(cpu, GPU_RTOL) if backend in GPU_BACKENDS else cpu
+
+
+def _sparse_libs() -> dict:
+    libs = {
+        "torch-csr": lambda Xs: torch_csr(Xs),
+        "torch-coo": lambda Xs: torch_csr(Xs, "coo"),
+    }
+    if "torch-cuda" in GPU_BACKENDS:
+        libs["torch-cuda-csr"] = lambda Xs: torch_csr(Xs).to("cuda")
+        libs["torch-cuda-coo"] = lambda Xs: torch_csr(Xs, "coo").to("cuda")
+    if "cupy" in GPU_BACKENDS:
+        import cupyx.scipy.sparse as csp
+
+        libs["cupyx-csr"] = lambda Xs: csp.csr_matrix(Xs)
+        libs["cupyx-coo"] = lambda Xs: csp.coo_matrix(Xs.tocoo())
+    return libs
+
+
+SPARSE_LIBS = _sparse_libs()
+
+
+def dense_like(lib: str):
+    """The dense converter that goes with a sparse library (same library and device)."""
+    if lib.startswith("torch-cuda"):
+        return GPU_BACKENDS["torch-cuda"]
+    if lib.startswith("cupyx"):
+        return GPU_BACKENDS["cupy"]
+    return to_torch
 
 
 def rel(a, b) -> float:
@@ -95,26 +154,31 @@ def test_dense_iterates_equal_numpy(data, backend, solver, beta):
     ref = nmfkit.factorize(Xb, 5, W=W0, H=H0, **kw)
     got = nmfkit.factorize(conv(Xb), 5, W=conv(W0), H=conv(H0), **kw)
     assert type(got.W) is type(conv(W0))  # the result stays in the input's library
-    assert rel(got.W, ref.W) < RTOL and rel(got.H, ref.H) < RTOL
-    np.testing.assert_allclose(got.loss_history, ref.loss_history, rtol=RTOL)
+    tol = rtol_for(backend)
+    assert rel(got.W, ref.W) < tol and rel(got.H, ref.H) < tol
+    np.testing.assert_allclose(got.loss_history, ref.loss_history, rtol=tol)
     assert got.n_iter == ref.n_iter == 60
 
 
-@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("lib", sorted(SPARSE_LIBS))
 @pytest.mark.parametrize(
     "solver,beta", [("hals", 2.0), ("nesterov", 2.0), ("mu", 2.0), ("mu", 1.0), ("mu", 1.5)]
 )
-def test_torch_sparse_equals_scipy(data, layout, solver, beta):
+def test_sparse_equals_scipy(data, lib, solver, beta):
     X, W0, H0 = data
     Xs = sp.csr_matrix(X)
     kw = dict(solver=solver, beta_loss=beta, init="custom", max_iter=40, tol=0)
     if solver == "hals":
         kw["solver_options"] = SAME
     ref = nmfkit.factorize(Xs, 5, W=W0, H=H0, **kw)
-    got = nmfkit.factorize(torch_csr(Xs, layout), 5, W=to_torch(W0), H=to_torch(H0), **kw)
-    assert isinstance(got.W, torch.Tensor) and got.W.layout == torch.strided
-    assert rel(got.W, ref.W) < RTOL and rel(got.H, ref.H) < RTOL
-    np.testing.assert_allclose(got.loss_history, ref.loss_history, rtol=1e-9)
+    conv = dense_like(lib)
+    got = nmfkit.factorize(SPARSE_LIBS[lib](Xs), 5, W=conv(W0), H=conv(H0), **kw)
+    assert type(got.W) is type(conv(W0))
+    if isinstance(got.W, torch.Tensor):
+        assert got.W.layout == torch.strided and got.W.device == conv(W0).device
+    tol = rtol_for(lib.replace("-csr", "").replace("-coo", "").replace("cupyx", "cupy"))
+    assert rel(got.W, ref.W) < tol and rel(got.H, ref.H) < tol
+    np.testing.assert_allclose(got.loss_history, ref.loss_history, rtol=max(tol, 1e-9))
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -126,7 +190,8 @@ def test_init_on_device_equals_numpy(data, backend, init):
     kw = dict(init=init, random_state=3, max_iter=20, tol=0, solver_options=SAME)
     ref = nmfkit.factorize(X, 5, **kw)
     got = nmfkit.factorize(BACKENDS[backend](X), 5, **kw)
-    assert rel(got.W, ref.W) < 1e-9 and rel(got.H, ref.H) < 1e-9
+    tol = rtol_for(backend, 1e-9)
+    assert rel(got.W, ref.W) < tol and rel(got.H, ref.H) < tol
     W0, H0 = initialize(X, 5, init, random_state=3)
     assert W0.shape == (60, 5) and H0.shape == (5, 45)
 
@@ -148,7 +213,9 @@ def test_planted_recovery_on_torch():
     from conftest import match_cosines, planted
 
     X, _, H_true = planted(seed=0, m=120, n=90, k=4)
-    for Xin in (to_torch(X), torch_csr(sp.csr_matrix(X))):
+    inputs = [to_torch(X)] + [conv(X) for conv in GPU_BACKENDS.values()]
+    inputs += [make(sp.csr_matrix(X)) for lib, make in SPARSE_LIBS.items() if "coo" not in lib]
+    for Xin in inputs:
         res = nmfkit.factorize(Xin, 4, solver="hals", tol=0, max_iter=600, random_state=0)
         err = np.linalg.norm(X - to_numpy(res.W @ res.H)) / np.linalg.norm(X)
         assert err < 1e-8
@@ -164,6 +231,8 @@ def test_inner_bound_counts_launch_overhead():
     assert hals_inner_bound(10, 2000.0, 4, 0.5, overhead=150.0) == 6
     assert _launch_overhead(np.ones((2, 2))) == 0.0
     assert _launch_overhead(torch.ones(2, 2)) == 0.0  # CPU device: the NumPy path's bound
+    for conv in GPU_BACKENDS.values():  # GPU arrays: kernel launches count
+        assert _launch_overhead(conv(np.ones((2, 2)))) > 0.0
     # the dense 20000² k=50 case on a GPU: one sweep per factor and iteration
     assert hals_inner_bound(20000, 20000.0**2 + 20000 * 50, 50, 0.5, overhead=6 * 2.5e8) == 1
 
@@ -272,22 +341,59 @@ def test_clear_errors_on_torch():
         nmfkit.factorize(X * 0, 2, beta_loss="itakura-saito")
 
 
-def test_xp_sparse_shim_against_scipy():
+@pytest.mark.parametrize("lib", sorted(SPARSE_LIBS))
+def test_xp_sparse_shim_against_scipy(lib):
     from nmfkit.backend._xp import XpSparse
 
     rng = np.random.default_rng(5)
     Xs = sp.random(30, 20, density=0.3, format="csr", random_state=5)
-    S = XpSparse.from_native(torch_csr(Xs))
+    Xs[3] = 0.0  # an empty row
+    Xs.eliminate_zeros()
+    conv = dense_like(lib)
+    S = XpSparse.from_native(SPARSE_LIBS[lib](Xs))
+    rows, cols = Xs.nonzero()
+    np.testing.assert_array_equal(to_numpy(S.rows), rows)
+    np.testing.assert_array_equal(to_numpy(S.cols), cols)
     D, E = rng.random((20, 3)), rng.random((30, 4))
-    np.testing.assert_allclose(to_numpy(S.matmul(to_torch(D))), Xs @ D, rtol=1e-14)
-    np.testing.assert_allclose(to_numpy(S.rmatmul(to_torch(E))), Xs.T @ E, rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(S.matmul(conv(D))), Xs @ D, rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(S.rmatmul(conv(E))), Xs.T @ E, rtol=1e-14)
     v = rng.random(Xs.nnz)
-    S2 = S.with_values(to_torch(v))
+    S2 = S.with_values(conv(v))
     X2 = sp.csr_matrix((v, Xs.indices, Xs.indptr), shape=Xs.shape)
-    np.testing.assert_allclose(to_numpy(S2.rmatmul(to_torch(E))), X2.T @ E, rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(S2.rmatmul(conv(E))), X2.T @ E, rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(S2.dense_rows(2, 9)), X2[2:9].toarray(), rtol=0)
     W, H = rng.random((30, 3)), rng.random((3, 20))
-    got = to_numpy(S.values_at(to_torch(W), to_torch(H), block=7))
-    np.testing.assert_allclose(got, (W @ H)[Xs.nonzero()], rtol=1e-14)
+    got = to_numpy(S.values_at(conv(W), conv(H), block=7))
+    np.testing.assert_allclose(got, (W @ H)[rows, cols], rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", sorted(GPU_BACKENDS))
+def test_estimator_and_errors_on_gpu(data, backend):
+    """GPU arrays: the estimator returns the input's library, dtypes and errors as on NumPy."""
+    conv = GPU_BACKENDS[backend]
+    X, _, _ = data
+    kw = dict(n_components=5, random_state=0, max_iter=200, tol=1e-8, solver_options=SAME)
+    ref = nmfkit.NMF(**kw)
+    Wr = ref.fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = nmfkit.NMF(**kw)
+        W = est.fit_transform(conv(X))
+    assert type(W) is type(conv(X)) and type(est.components_) is type(conv(X))
+    assert rel(est.components_, ref.components_) < GPU_RTOL and rel(W, Wr) < GPU_RTOL
+    Wt = est.transform(conv(X[:10]))
+    assert type(Wt) is type(conv(X)) and rel(Wt, ref.transform(X[:10])) < 1e-6
+    assert est.score(conv(X)) == pytest.approx(ref.score(X), rel=1e-6)
+    r32 = nmfkit.factorize(conv(X.astype(np.float32)), 3, random_state=0, max_iter=30)
+    assert str(r32.W.dtype).endswith("float32") and str(r32.H.dtype).endswith("float32")
+    with pytest.raises(ValueError, match="negative"):
+        nmfkit.factorize(conv(-X - 1.0), 2)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        nmfkit.factorize(conv(bad), 2)
+    with pytest.raises(IncompatibleOptionsError, match="'hals', 'mu', 'pgd', 'nesterov'"):
+        nmfkit.factorize(conv(X), 2, solver="anls_bpp")
 
 
 def test_generic_loops_on_numpy_equal_numpy_path(data):

@@ -184,8 +184,10 @@ class XpSparse:
             if not X.has_canonical_format:
                 X = X.copy()
                 X.sum_duplicates()
-            counts = X.indptr[1:] - X.indptr[:-1]
-            rows = cupy.repeat(cupy.arange(X.shape[0], dtype=X.indices.dtype), counts.get())
+            # row of each stored entry, on the device: the last row whose start is <= it
+            pos = cupy.arange(X.nnz, dtype=X.indptr.dtype)
+            rows = cupy.searchsorted(X.indptr, pos, side="right") - 1
+            rows = rows.astype(X.indices.dtype, copy=False)
             xp = array_api_compat.array_namespace(X.data)
             return cls("cupyx", X, X.data, rows, X.indices, tuple(X.shape), xp)
         raise TypeError(f"not a supported sparse array: {type(X).__name__}")
