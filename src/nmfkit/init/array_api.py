@@ -144,10 +144,10 @@ def initialize_xp(
         rng = check_random_state(random_state)
         avg = _mean(X, xp)
         # the same draws as the NumPy path: W's zeros (row-major order) first, then H's
-        zW = np.asarray(xp.sum(xp.astype(W == 0, xp.int64)))
-        fillW = np.abs(avg * rng.standard_normal(size=int(zW)) / 100)
-        zH = np.asarray(xp.sum(xp.astype(H == 0, xp.int64)))
-        fillH = np.abs(avg * rng.standard_normal(size=int(zH)) / 100)
+        zW = int(xp.sum(xp.astype(W == 0, xp.int64)))  # one scalar from the device
+        fillW = np.abs(avg * rng.standard_normal(size=zW) / 100)
+        zH = int(xp.sum(xp.astype(H == 0, xp.int64)))
+        fillH = np.abs(avg * rng.standard_normal(size=zH) / 100)
         W = _fill_zeros(xp, W, fillW)
         H = _fill_zeros(xp, H, fillH)
     return xp.astype(W, dtype), xp.astype(H, dtype)

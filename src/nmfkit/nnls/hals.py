@@ -133,12 +133,15 @@ def hals_sweep_xp(
     d = xp.asarray(np.where(diag > 0.0, diag, 1.0), dtype=A.dtype, device=dev)[:, None]
     Bs = (B - l1) / d if l1 else B / d
     Gs = (G / d) * (1.0 - xp.eye(k, dtype=A.dtype, device=dev))
+    # maximum against a 0-d zero is one kernel everywhere (the compat layer's clip
+    # is several on CuPy)
+    zero = xp.zeros((), dtype=A.dtype, device=dev)
     first = 0.0 if first_change is None else first_change
     done = 0
     for sweep in range(max_sweeps):
         old = xp.asarray(A, copy=True)
         for t in live:
-            A[t, :] = xp.clip(Bs[t, :] - Gs[t, :] @ A, min=0.0)
+            A[t, :] = xp.maximum(Bs[t, :] - Gs[t, :] @ A, zero)
         diff = A - old
         ch = float(xp.sum(diff * diff))
         done += 1

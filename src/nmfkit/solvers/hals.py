@@ -29,6 +29,14 @@ def rows_kernel_available() -> bool:
     return rows_available()
 
 
+#: array operations per row of a HALS sweep on non-NumPy arrays (nnls.hals_sweep_xp)
+OPS_PER_ROW = 4
+#: fixed cost of one array operation on a GPU, in flop-equivalents, per library: fitted on
+#: an H200 (benchmarks/gpu.py's launch-cost table: the overhead that makes the bound's
+#: ρ − 1 equal the measured products/sweep time ratio at 20000², k = 20 and 50)
+GPU_LAUNCH_COST = {"torch": 1.5e8, "cupy": 3.0e8}
+
+
 def _launch_overhead(W: Any) -> float:
     """Per-row sweep overhead in flop-equivalents for ``W``'s library and device."""
     import array_api_compat
@@ -36,8 +44,9 @@ def _launch_overhead(W: Any) -> float:
     if array_api_compat.is_numpy_array(W):
         return 0.0
     dev = str(array_api_compat.device(W)).lower()
-    if "cuda" in dev or "gpu" in dev or "rocm" in dev:
-        return 6.0 * 2.5e8  # about six launches per row and sweep, ~5 µs at 50 TFLOP/s
+    if "cuda" in dev or "gpu" in dev or "rocm" in dev or "cupy" in type(W).__module__:
+        lib = "cupy" if type(W).__module__.startswith("cupy") else "torch"
+        return OPS_PER_ROW * GPU_LAUNCH_COST[lib]
     # CPU devices: measured with torch 2.13 CPU on 1500², k=20, one thread: a 5e4
     # estimate did not reach a lower objective than 0 at equal time (0.5 s, 2 s)
     return 0.0
@@ -98,10 +107,11 @@ def solve_hals(
     launch_cost : float or "auto", default "auto"
         Non-NumPy arrays only: the fixed cost of one array operation in
         flop-equivalents, added to a sweep's cost in the inner-repetition
-        bound (a sweep on a GPU costs ~6k kernel launches, not its flops).
-        ``"auto"``: 2.5e8 per operation on a GPU (≈ 5 µs launch at 50
-        TFLOP/s; an estimate, not yet measured), 0 on CPU devices (NumPy's
-        iterates). ``0`` gives the NumPy path's iterates everywhere.
+        bound (a sweep on a GPU costs 4k kernel launches, not its flops).
+        ``"auto"``: :data:`GPU_LAUNCH_COST` per operation on a GPU
+        (1.5e8 for PyTorch, 3e8 for CuPy, fitted on an H200), 0 on CPU
+        devices (NumPy's iterates). ``0`` gives the NumPy path's iterates
+        everywhere.
 
     Other parameters are the common solver signature (see :func:`nmfkit.factorize`).
 
@@ -137,7 +147,9 @@ def solve_hals(
     if is_foreign(W):
         from ._array_api import alternating_frobenius_xp
 
-        overhead = _launch_overhead(W) if launch_cost == "auto" else float(launch_cost)
+        overhead = (
+            _launch_overhead(W) if launch_cost == "auto" else OPS_PER_ROW * float(launch_cost)
+        )
 
         def kernel_xp(A, B, G, *, l1, l2, side, state, xp):
             A, _ = hals_sweep_xp(
