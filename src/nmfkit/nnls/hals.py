@@ -108,8 +108,10 @@ def hals_sweep_xp(
 
     The same updates, written with array-API operations only; the change of
     a sweep, ``‖A_new − A_old‖²``, is computed once per sweep on the device
-    and read as one scalar. ``first_change``: the first sweep's change when
-    this call continues an earlier one (the stopping rule compares with it).
+    and read as one scalar. On CUDA arrays (CuPy, or PyTorch with CuPy
+    installed) a sweep is one fused kernel (:mod:`nmfkit.nnls._hals_cuda`).
+    ``first_change``: the first sweep's change when this call continues an
+    earlier one (the stopping rule compares with it).
 
     Examples
     --------
@@ -138,12 +140,17 @@ def hals_sweep_xp(
     zero = xp.zeros((), dtype=A.dtype, device=dev)
     first = 0.0 if first_change is None else first_change
     done = 0
+    from ._hals_cuda import cuda_sweep, cuda_sweeps_available
+
+    fused = cuda_sweeps_available(A)  # CUDA arrays: one kernel per sweep
     for sweep in range(max_sweeps):
-        old = xp.asarray(A, copy=True)
-        for t in live:
-            A[t, :] = xp.maximum(Bs[t, :] - Gs[t, :] @ A, zero)
-        diff = A - old
-        ch = float(xp.sum(diff * diff))
+        ch = cuda_sweep(A, Bs, Gs, live) if fused else None
+        if ch is None:
+            old = xp.asarray(A, copy=True)
+            for t in live:
+                A[t, :] = xp.maximum(Bs[t, :] - Gs[t, :] @ A, zero)
+            diff = A - old
+            ch = float(xp.sum(diff * diff))
         done += 1
         if sweep == 0 and first_change is None:
             first = ch

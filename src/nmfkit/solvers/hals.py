@@ -31,22 +31,28 @@ def rows_kernel_available() -> bool:
 
 #: array operations per row of a HALS sweep on non-NumPy arrays (nnls.hals_sweep_xp)
 OPS_PER_ROW = 4
-#: fixed cost of one array operation on a GPU, in flop-equivalents, per library: fitted on
-#: an H200 (benchmarks/gpu.py's launch-cost table: the overhead that makes the bound's
-#: ρ − 1 equal the measured products/sweep time ratio at 20000², k = 20 and 50)
-GPU_LAUNCH_COST = {"torch": 1.5e8, "cupy": 3.0e8}
+#: operations per sweep when the sweep is one CUDA kernel (launch, reduction, read-back)
+FUSED_OPS_PER_SWEEP = 4
+#: fixed cost of one array operation on a GPU, in flop-equivalents: fitted on an H200
+#: (benchmarks/gpu.py's launch-cost table: the overhead that makes the bound's ρ − 1
+#: equal the measured products/sweep time ratio, 1.2e8–2.6e8 for PyTorch and CuPy at
+#: 20000², k = 20 and 50)
+GPU_LAUNCH_COST = 2.0e8
 
 
 def _launch_overhead(W: Any) -> float:
     """Per-row sweep overhead in flop-equivalents for ``W``'s library and device."""
     import array_api_compat
 
+    from ..nnls._hals_cuda import cuda_sweeps_available
+
     if array_api_compat.is_numpy_array(W):
         return 0.0
     dev = str(array_api_compat.device(W)).lower()
     if "cuda" in dev or "gpu" in dev or "rocm" in dev or "cupy" in type(W).__module__:
-        lib = "cupy" if type(W).__module__.startswith("cupy") else "torch"
-        return OPS_PER_ROW * GPU_LAUNCH_COST[lib]
+        if cuda_sweeps_available(W):  # one kernel per sweep, shared by its k rows
+            return FUSED_OPS_PER_SWEEP * GPU_LAUNCH_COST / max(int(W.shape[1]), 1)
+        return OPS_PER_ROW * GPU_LAUNCH_COST
     # CPU devices: measured with torch 2.13 CPU on 1500², k=20, one thread: a 5e4
     # estimate did not reach a lower objective than 0 at equal time (0.5 s, 2 s)
     return 0.0
@@ -107,11 +113,12 @@ def solve_hals(
     launch_cost : float or "auto", default "auto"
         Non-NumPy arrays only: the fixed cost of one array operation in
         flop-equivalents, added to a sweep's cost in the inner-repetition
-        bound (a sweep on a GPU costs 4k kernel launches, not its flops).
-        ``"auto"``: :data:`GPU_LAUNCH_COST` per operation on a GPU
-        (1.5e8 for PyTorch, 3e8 for CuPy, fitted on an H200), 0 on CPU
-        devices (NumPy's iterates). ``0`` gives the NumPy path's iterates
-        everywhere.
+        bound (a sweep of array operations on a GPU costs 4k kernel
+        launches, not its flops).
+        ``"auto"``: :data:`GPU_LAUNCH_COST` (2e8, fitted on an H200) per
+        operation on a GPU, counting four per row, or four per sweep when
+        the sweep is one CUDA kernel; 0 on CPU devices (NumPy's iterates).
+        ``0`` gives the NumPy path's iterates everywhere.
 
     Other parameters are the common solver signature (see :func:`nmfkit.factorize`).
 
