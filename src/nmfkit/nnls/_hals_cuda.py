@@ -60,6 +60,7 @@ extern "C" __global__ void hals_sweep_cols(
 
 _THREADS = 256
 _kernels: dict[str, Any] = {}
+_streams: dict[int, Any] = {}
 _failed = False
 
 
@@ -109,6 +110,15 @@ def _kernel(dtype_name: str):
             return None
         _kernels[dtype_name] = kern
     return _kernels[dtype_name]
+
+
+def _external_stream(cupy: Any, ptr: int) -> Any:
+    """CuPy's handle on PyTorch's stream ``ptr``, made once per stream."""
+    if ptr not in _streams:
+        with warnings.catch_warnings():  # CuPy 14 deprecates the class, not the use
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _streams[ptr] = cupy.cuda.ExternalStream(ptr)
+    return _streams[ptr]
 
 
 def _as_cupy(a: Any):
