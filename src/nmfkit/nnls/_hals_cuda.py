@@ -163,7 +163,7 @@ def cuda_sweep(A: Any, Bs: Any, Gs: Any, live: list[int]) -> float | None:
         return None
     with cupy.cuda.Device(a.device.id):
         stream = (
-            cupy.cuda.ExternalStream(torch_stream) if torch_stream is not None
+            _external_stream(cupy, torch_stream) if torch_stream is not None
             else cupy.cuda.get_current_stream()
         )
         with stream:
