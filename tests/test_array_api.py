@@ -367,6 +367,19 @@ def test_xp_sparse_shim_against_scipy(lib):
     np.testing.assert_allclose(got, (W @ H)[rows, cols], rtol=1e-14)
 
 
+def test_cuda_kernel_only_for_cuda_arrays(monkeypatch):
+    from nmfkit.nnls._hals_cuda import cuda_sweeps_available
+
+    assert not cuda_sweeps_available(np.ones((2, 2)))
+    assert not cuda_sweeps_available(torch.ones(2, 2))  # CPU tensor
+    assert not cuda_sweeps_available(to_strict(np.ones((2, 2))))
+    for conv in GPU_BACKENDS.values():
+        assert cuda_sweeps_available(conv(np.ones((2, 2))))
+        monkeypatch.setenv("NMFKIT_CUDA_KERNELS", "0")
+        assert not cuda_sweeps_available(conv(np.ones((2, 2))))
+        monkeypatch.delenv("NMFKIT_CUDA_KERNELS")
+
+
 @pytest.mark.parametrize("backend", sorted(GPU_BACKENDS))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cuda_sweep_kernel_equals_numpy_sweep(backend, dtype, monkeypatch):
