@@ -116,8 +116,14 @@ class Monitor:
         H: Any,
         loss: float,
         pgrad: Callable[[], float] | None = None,
+        check_tol: bool = True,
     ) -> bool:
-        """Record one finished iteration; return True when the run must stop."""
+        """Record one finished iteration; return True when the run must stop.
+
+        ``check_tol=False``: this iteration cannot signal convergence (a solver
+        that reports its best iterate so far, after a step that did not improve
+        it).
+        """
         self._check_finite(loss)
         self.n_iter += 1
         prev = self.history[-1]
@@ -141,7 +147,9 @@ class Monitor:
         if loss == 0.0:
             self.stop_reason = "exact"
             return True
-        if self.stop_rule == "objective":
+        if not check_tol:
+            pass
+        elif self.stop_rule == "objective":
             # |change|: a large increase (non-monotone solvers) is not convergence
             if self.tol > 0 and prev > 0 and abs(prev - loss) / prev < self.tol:
                 self.stop_reason = "tol"

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..backend._xp import is_foreign
+from ..exceptions import IncompatibleOptionsError
+from ..losses import Penalties
 from ..nnls import hals_inner_bound, hals_sweep, hals_sweep_xp
 from ..nnls._hals_compiled import compiled_sweep_rows
 from ._frobenius import alternating_frobenius
@@ -90,6 +92,7 @@ def solve_hals(
     inner_alpha: float = 0.5,
     inner_delta: float = 0.1,
     launch_cost: float | str = "auto",
+    extrapolate: bool | dict = False,
 ) -> FitResult:
     """Minimise ``½‖X − WH‖²_F`` (+ penalties) by HALS.
 
@@ -120,6 +123,16 @@ def solve_hals(
         the sweep is one CUDA kernel; 0 on CPU devices (NumPy's iterates).
         ``0`` gives the NumPy path's iterates everywhere.
 
+    extrapolate : bool or dict, default False
+        Ang–Gillis extrapolation with restart around the alternating updates
+        (:mod:`nmfkit.solvers._extrapolation`); a dict sets its parameters
+        (``beta``, ``eta``, ``gamma``, ``gamma_bar``). The reported iterate is
+        the best pair so far, so the recorded objective never rises. NumPy
+        arrays, no weights, both factors updated, always on the column layout
+        (it keeps three copies of each factor). Off by default: checkpoints,
+        the out-of-core/Dask loops and the array-API path do not carry its
+        step-size state, and they must give the in-memory iterates.
+
     Other parameters are the common solver signature (see :func:`nmfkit.factorize`).
 
     Examples
@@ -132,6 +145,10 @@ def solve_hals(
     >>> bool(res.loss < 1e-3 * res.loss_history[0])
     True
     """
+    if extrapolate and (weights is not None or is_foreign(W)):
+        raise IncompatibleOptionsError(
+            "hals: extrapolate=True runs on NumPy/SciPy data without weights"
+        )
     if weights is not None:
         from ._weighted import weighted_hals
 
@@ -176,6 +193,21 @@ def solve_hals(
             A, B, G, l1=l1, l2=l2, max_sweeps=bound_for(side, state), rel_tol=inner_delta
         )
         return A
+
+    if extrapolate:
+        from ._extrapolation import Extrapolation, alternating_extrapolated
+        from ._frobenius import _products_H, _xt_products_W, projected_gradient_sq
+
+        if not update_H:
+            raise IncompatibleOptionsError("extrapolate=True needs update_H=True")
+        schedule = Extrapolation(**(extrapolate if isinstance(extrapolate, dict) else {}))
+        return alternating_extrapolated(
+            X, W, H, kernel=kernel, name="hals", pen=penalties or Penalties(),
+            schedule=schedule, products_W=_xt_products_W, products_H=_products_H,
+            pgrad_sq=projected_gradient_sq, max_iter=max_iter, tol=tol, max_time=max_time,
+            callback=callback, stop_rule=stop_rule, verbose=verbose, progress=progress,
+            kernel_state=None,
+        )
 
     if max(n_samples, n_features) * k >= ROWS_LAYOUT_MIN and rows_kernel_available():
         # large problems: compiled sweeps on the row layout (no transposed copies,

@@ -1,0 +1,167 @@
+"""Ang–Gillis extrapolation with restart for the alternating Frobenius loop.
+
+Ang & Gillis (2019, "Accelerating nonnegative matrix factorization
+algorithms using extrapolation", Neural Computation 31(2)) wrap any
+alternating NNLS scheme: each factor's update starts from, and the other
+factor's update is computed at, an extrapolated point
+``Y = A_new + β (A_new − A_accepted)``. The first factor's point is
+projected onto ``≥ 0`` (it is one half of the reported iterate), the
+second's is not. When the objective of the reported pair rises, the step
+is discarded (restart from the accepted factors) and ``β`` shrinks by
+``η``; otherwise ``β`` grows by ``γ`` up to a cap that itself grows by
+``γ̄`` and falls back to the last good ``β`` after a restart.
+
+Here W is updated first (as everywhere in nmfkit), so W's point is the
+projected one and the reported pair is ``(W_y, H_new)``, whose objective
+comes from the Grams the H-update needs anyway. The loop reports the best
+pair so far, so the recorded objective never rises; a restarted step does
+not count as convergence for ``tol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..backend import squared_norm
+from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
+from ._result import FitResult
+from ._stopping import Monitor
+
+__all__ = ["Extrapolation", "alternating_extrapolated"]
+
+
+@dataclass
+class Extrapolation:
+    """The step-size schedule: ``β`` and its cap, updated after every step.
+
+    Defaults are Ang & Gillis' values for HALS (β₀ = 0.5, η = 1.5,
+    γ = 1.01, γ̄ = 1.005); they require ``η > γ > γ̄ > 1``.
+
+    Examples
+    --------
+    >>> s = Extrapolation()
+    >>> s.success(); round(s.beta, 4)
+    0.505
+    >>> s.failure(); round(s.beta, 4), s.beta_max
+    (0.3367, 0.505)
+    """
+
+    beta: float = 0.5
+    eta: float = 1.5
+    gamma: float = 1.01
+    gamma_bar: float = 1.005
+    beta_max: float = 1.0
+    _beta_prev: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.eta > self.gamma > self.gamma_bar > 1.0):
+            raise ValueError(
+                f"extrapolation needs eta > gamma > gamma_bar > 1, got eta={self.eta}, "
+                f"gamma={self.gamma}, gamma_bar={self.gamma_bar}"
+            )
+        if not 0.0 <= self.beta <= 1.0:
+            raise ValueError(f"extrapolation beta0 must be in [0, 1], got {self.beta}")
+
+    def point(self, new: np.ndarray, accepted: np.ndarray, project: bool) -> np.ndarray:
+        """``new + β (new − accepted)``, clipped at 0 when ``project`` (a new array)."""
+        y = new - accepted
+        y *= self.beta
+        y += new
+        if project:
+            np.maximum(y, 0.0, out=y)
+        return y
+
+    def success(self) -> None:
+        self._beta_prev = self.beta
+        self.beta = min(self.beta_max, self.gamma * self.beta)
+        self.beta_max = min(1.0, self.gamma_bar * self.beta_max)
+
+    def failure(self) -> None:
+        self.beta_max = self._beta_prev if self._beta_prev is not None else self.beta
+        self._beta_prev = self.beta
+        self.beta /= self.eta
+
+
+def alternating_extrapolated(
+    X: Any,
+    W: np.ndarray,
+    H: np.ndarray,
+    *,
+    kernel: Callable[..., np.ndarray],
+    name: str,
+    pen: Penalties,
+    schedule: Extrapolation,
+    products_W: Callable[[Any, np.ndarray], np.ndarray],
+    products_H: Callable[[Any, np.ndarray], np.ndarray],
+    pgrad_sq: Callable[..., float],
+    max_iter: int,
+    tol: float,
+    max_time: float | None,
+    callback: Callable | None,
+    stop_rule: str,
+    verbose: int,
+    progress: bool,
+    kernel_state: dict | None,
+) -> FitResult:
+    """The column-layout alternating loop with extrapolation (W kept as Wᵀ, k × n_samples).
+
+    ``kernel(A, B, G, *, l1, l2, side, state)`` improves ``A`` in place;
+    ``products_W(X, H) = H Xᵀ`` and ``products_H(X, Wᵀ) = Wᵀ X``.
+    """
+    dtype = W.dtype
+    Wt_y = np.array(W.T, dtype=dtype, order="C")  # where the next W-update starts
+    H_y = np.array(H, dtype=dtype, order="C")  # where the next H-update starts / W's is taken
+    Wt_acc, H_acc = Wt_y.copy(), H_y.copy()  # the last accepted (not extrapolated) updates
+    state = dict(kernel_state or {})
+    state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
+    normX2 = squared_norm(X)
+    mon = Monitor(
+        tol=tol, max_iter=max_iter, max_time=max_time, callback=callback,
+        stop_rule=stop_rule, verbose=verbose, progress=progress, solver=name, beta=2.0,
+    )
+
+    def objective(Wt: np.ndarray, H_: np.ndarray, WtX: np.ndarray, WtW: np.ndarray) -> float:
+        loss = frobenius_from_grams(normX2, WtX, H_, WtW, H_ @ H_.T)
+        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+            loss = frobenius_direct(X, Wt.T, H_)
+        return loss + pen.value(Wt.T, H_)
+
+    best_Wt, best_H = Wt_acc, H_acc
+
+    def pgrad() -> float:
+        s = pgrad_sq(best_Wt, products_W(X, best_H), best_H @ best_H.T, pen.l1_W, pen.l2_W)
+        s += pgrad_sq(best_H, products_H(X, best_Wt), best_Wt @ best_Wt.T, pen.l1_H, pen.l2_H)
+        return s**0.5
+
+    best = prev = objective(Wt_y, H_y, products_H(X, Wt_y), Wt_y @ Wt_y.T)
+    if mon.start(best, pgrad if stop_rule == "pgrad" else None):
+        return mon.result(np.ascontiguousarray(best_Wt.T), best_H)
+    while True:
+        Wn = kernel(Wt_y, products_W(X, H_y), H_y @ H_y.T, l1=pen.l1_W, l2=pen.l2_W,
+                    side="W", state=state)
+        Wt_y = schedule.point(Wn, Wt_acc, project=True)
+        WtX = products_H(X, Wt_y)
+        WtW = Wt_y @ Wt_y.T
+        Hn = kernel(H_y, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
+        loss = objective(Wt_y, Hn, WtX, WtW)
+        improved = loss <= prev
+        prev = loss
+        new_best = loss < best
+        if new_best:
+            best, best_Wt, best_H = loss, Wt_y.copy(), Hn.copy()
+        if improved:
+            H_y = schedule.point(Hn, H_acc, project=False)
+            Wt_acc, H_acc = Wn, Hn
+            schedule.success()
+        else:  # restart from the accepted factors with a smaller step
+            Wt_y, H_y = Wt_acc.copy(), H_acc.copy()
+            schedule.failure()
+        if mon.step(best_Wt.T, best_H, best, pgrad, check_tol=new_best):
+            break
+    state.setdefault("extras", {})["extrapolation_beta"] = schedule.beta
+    return mon.result(np.ascontiguousarray(best_Wt.T), best_H, **state["extras"])

@@ -1,0 +1,121 @@
+"""Ang–Gillis extrapolation with restart (``solver_options={"extrapolate": True}``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nmfkit
+from conftest import match_cosines, planted
+from nmfkit.exceptions import IncompatibleOptionsError
+from nmfkit.solvers._extrapolation import Extrapolation
+
+EX = {"extrapolate": True}
+
+
+def _start(X, k, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.random((X.shape[0], k)) + 0.1, rng.random((k, X.shape[1])) + 0.1
+
+
+def test_schedule_grows_on_success_and_restarts_on_failure():
+    s = Extrapolation(beta=0.5, eta=1.5, gamma=1.01, gamma_bar=1.005)
+    s.success()  # β ← min(cap, γβ), cap ← min(1, γ̄·cap)
+    assert s.beta == pytest.approx(0.505) and s.beta_max == 1.0
+    s.success()
+    assert s.beta == pytest.approx(0.505 * 1.01)
+    s.failure()  # cap falls back to the β before this step, β shrinks by η
+    assert s.beta_max == pytest.approx(0.505) and s.beta == pytest.approx(0.505 * 1.01 / 1.5)
+    for _ in range(200):
+        s.success()
+    assert s.beta <= s.beta_max <= 1.0
+    y = s.point(np.array([1.0, 0.0]), np.array([0.0, 2.0]), project=True)
+    assert y[1] == 0.0 and y[0] == pytest.approx(1.0 + s.beta)
+    with pytest.raises(ValueError, match="eta > gamma > gamma_bar"):
+        Extrapolation(eta=1.01, gamma=1.05)
+    with pytest.raises(ValueError, match="beta0"):
+        Extrapolation(beta=1.5)
+
+
+def test_reported_objective_never_rises_and_matches_the_factors():
+    X = planted(seed=3, m=150, n=120, k=6)[0]
+    X = X + 0.01 * np.random.default_rng(0).random(X.shape)
+    W0, H0 = _start(X, 6)
+    res = nmfkit.factorize(X, 6, solver="hals", init="custom", W=W0, H=H0, max_iter=150, tol=0,
+                           canonical=False, solver_options=EX)
+    h = res.loss_history
+    assert res.n_iter == 150 and len(h) == 151
+    assert np.all(np.diff(h) <= 0.0)
+    assert res.loss == pytest.approx(0.5 * np.linalg.norm(X - res.W @ res.H) ** 2, rel=1e-10)
+    assert res.W.min() >= 0 and res.H.min() >= 0
+
+
+def test_recovers_planted_factors_and_sparse_equals_dense():
+    X, _, H_true = planted(seed=0, m=200, n=150, k=5)
+    W0, H0 = _start(X, 5)
+    kw = dict(solver="hals", init="custom", W=W0, H=H0, max_iter=400, tol=0, canonical=False,
+              solver_options=EX)
+    dense = nmfkit.factorize(X, 5, **kw)
+    sparse = nmfkit.factorize(sp.csr_matrix(X), 5, **kw)
+    assert np.linalg.norm(X - dense.W @ dense.H) / np.linalg.norm(X) < 1e-6
+    assert match_cosines(H_true, dense.H).min() > 0.999
+    # the same iterates from the sparse products
+    np.testing.assert_allclose(sparse.W, dense.W, rtol=1e-8, atol=1e-12)
+    # (objectives from the Grams: absolute precision ~1e-16·‖X‖², so near 0 compare absolutely)
+    np.testing.assert_allclose(sparse.loss_history, dense.loss_history, rtol=1e-8,
+                               atol=1e-14 * np.linalg.norm(X) ** 2)
+
+
+def test_lower_objective_than_plain_hals_on_noisy_data():
+    """On the benchmark-like noisy rank-20 case the extrapolated loop is ahead at equal work."""
+    rng = np.random.default_rng(20)
+    X = rng.random((600, 20)) @ rng.random((20, 300))
+    X += 0.05 * X.mean() * np.abs(rng.standard_normal(X.shape))
+    W0, H0 = _start(X, 20, seed=4)
+    kw = dict(solver="hals", init="custom", W=W0, H=H0, max_iter=60, tol=0, canonical=False)
+    ex = nmfkit.factorize(X, 20, solver_options=EX, **kw)
+    plain = nmfkit.factorize(X, 20, **kw)
+    assert ex.loss < plain.loss
+
+
+def test_kkt_conditions_at_convergence():
+    X = planted(seed=5, m=80, n=60, k=4)[0] + 0.05
+    W0, H0 = _start(X, 4, seed=2)
+    res = nmfkit.factorize(X, 4, solver="hals", init="custom", W=W0, H=H0, max_iter=4000,
+                           tol=1e-7, stop_rule="pgrad", canonical=False, solver_options=EX)
+    assert res.converged
+    W, H = res.W, res.H
+    gW = (W @ H - X) @ H.T
+    gH = W.T @ (W @ H - X)
+    scale = np.linalg.norm(X) ** 2
+    # complementarity and dual feasibility, relative to the data's scale
+    assert np.abs(W * gW).max() < 1e-5 * scale and np.abs(H * gH).max() < 1e-5 * scale
+    assert gW.min() > -1e-4 * scale and gH.min() > -1e-4 * scale
+
+
+def test_stops_on_tol_callback_and_penalties():
+    X = planted(seed=6, m=60, n=50, k=3)[0] + 0.1
+    res = nmfkit.factorize(X, 3, solver="hals", random_state=0, tol=1e-6, max_iter=5000,
+                           solver_options=EX)
+    assert res.converged and res.stop_reason == "tol" and res.n_iter < 5000
+    res = nmfkit.factorize(X, 3, solver="hals", random_state=0, max_iter=50,
+                           callback=lambda s: s.n_iter >= 7, solver_options=EX)
+    assert res.n_iter == 7 and res.stop_reason == "callback"
+    pen = nmfkit.factorize(X, 3, solver="hals", random_state=0, max_iter=300, tol=0,
+                           alpha_W=0.02, l1_ratio=1.0, solver_options=EX)
+    plain = nmfkit.factorize(X, 3, solver="hals", random_state=0, max_iter=300, tol=0,
+                             alpha_W=0.02, l1_ratio=1.0)
+    # the same penalised objective: extrapolation ends no higher than the plain loop
+    assert pen.loss <= plain.loss * (1 + 1e-6)
+
+
+def test_unsupported_combinations_are_clear_errors():
+    X = np.random.default_rng(0).random((20, 10))
+    with pytest.raises(IncompatibleOptionsError, match="weights"):
+        nmfkit.factorize(X, 2, solver="hals", weights=X + 0.5, solver_options=EX)
+    with pytest.raises(IncompatibleOptionsError, match="update_H"):
+        nmfkit.solvers.get_solver("hals").func(X, np.ones((20, 2)), np.ones((2, 10)),
+                                               update_H=False, extrapolate=True)
+    with pytest.raises(ValueError, match="eta"):
+        nmfkit.factorize(X, 2, solver="hals", solver_options={"extrapolate": {"eta": 1.0}})
