@@ -493,6 +493,7 @@ def nmfkit_methods(full: bool) -> list[Method]:
     out: list[Method] = [
         NmfkitMethod("hals", label="nmfkit-hals", default=True),
         NmfkitMethod("mu", losses=("kullback-leibler",), default=True, label="nmfkit-mu"),
+        NmfkitMethod("hals", label="nmfkit-hals-ex", options={"extrapolate": True}),
         NmfkitMethod("anls_bpp"),
     ]
     if full:

@@ -253,3 +253,23 @@ def test_factorize_same_with_and_without_kernels(compiled, monkeypatch, dtype, k
     for u, v in ((a.W, b.W), (a.H, b.H)):
         assert np.linalg.norm(u - v) <= 1e-10 * np.linalg.norm(v)
     np.testing.assert_allclose(a.loss_history, b.loss_history, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "env,expected",
+    [({}, "10000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "active"}, None)],
+)
+def test_numba_import_sets_a_short_openmp_spin_unless_the_user_chose(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = (
+        "import os; from nmfkit.backend._numba import import_numba; import_numba();"
+        " print(os.environ.get('GOMP_SPINCOUNT'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(expected)

@@ -256,7 +256,9 @@ def _gather_kernel(indptr, indices, S, trans, Ht, zero, bounds, out, dist):  # p
 
 def _build() -> dict[str, Any]:
     global prange, _prefetch_r, _prefetch_w
-    import numba
+    from ._numba import import_numba
+
+    numba = import_numba()
 
     prange = numba.prange
     try:

@@ -22,7 +22,9 @@ _ROWS_FAILED = False
 
 
 def _build_rows():
-    import numba
+    from ..backend._numba import import_numba
+
+    numba = import_numba()
 
     @numba.njit(cache=True, nogil=True, parallel=True)
     def sweep_rows(A, B, G, l1, l2, max_sweeps, rel_tol, n_chunks, R):  # pragma: no cover
@@ -129,7 +131,9 @@ def compiled_sweep_rows(
 
 
 def _build():
-    import numba
+    from ..backend._numba import import_numba
+
+    numba = import_numba()
 
     @numba.njit(cache=True, fastmath=False, nogil=True)
     def sweep(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled

@@ -40,7 +40,9 @@ MIN_WORK = 200_000
 
 
 def _build():
-    import numba
+    from ..backend._numba import import_numba
+
+    numba = import_numba()
 
     @numba.njit(cache=True, nogil=True, parallel=True)
     def num_W(indptr, indices, data, W, Ht, eps, out, n_threads):  # pragma: no cover
