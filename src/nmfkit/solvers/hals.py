@@ -69,7 +69,8 @@ def _launch_overhead(W: Any) -> float:
     weight_method="exact weighted coordinate descent on the residual; "
     "dense weights O(mnk), sparse weights O(nnz·k)",
     array_api=True,
-    description="HALS / coordinate descent, Gillis–Glineur inner repetitions (default)",
+    description="HALS / coordinate descent, Gillis–Glineur inner repetitions (default); "
+    "Ang–Gillis extrapolation with `extrapolate=True`",
 )
 def solve_hals(
     X: Any,
