@@ -119,3 +119,20 @@ def test_unsupported_combinations_are_clear_errors():
                                                update_H=False, extrapolate=True)
     with pytest.raises(ValueError, match="eta"):
         nmfkit.factorize(X, 2, solver="hals", solver_options={"extrapolate": {"eta": 1.0}})
+
+
+def test_checkpointed_and_blocked_fits_refuse_extrapolation(tmp_path):
+    X = np.random.default_rng(0).random((30, 12))
+    with pytest.raises(IncompatibleOptionsError, match="checkpoint"):
+        nmfkit.NMF(2, solver_options=EX, checkpoint=tmp_path / "c.npz").fit(X)
+    # extrapolate=False is the blocked loops' own behaviour and is accepted
+    model = nmfkit.NMF(2, solver_options={"extrapolate": False}, checkpoint=tmp_path / "d.npz",
+                       max_iter=5, tol=0, random_state=0).fit(X)
+    assert model.n_iter_ == 5
+
+
+def test_array_api_inputs_refuse_extrapolation():
+    torch = pytest.importorskip("torch")
+    X = torch.rand(20, 10, dtype=torch.float64)
+    with pytest.raises(IncompatibleOptionsError, match="NumPy"):
+        nmfkit.factorize(X, 2, solver="hals", solver_options=EX)
