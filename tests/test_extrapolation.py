@@ -119,6 +119,11 @@ def test_unsupported_combinations_are_clear_errors():
                                                update_H=False, extrapolate=True)
     with pytest.raises(ValueError, match="eta"):
         nmfkit.factorize(X, 2, solver="hals", solver_options={"extrapolate": {"eta": 1.0}})
+    with pytest.raises(ValueError, match="beta0"):
+        nmfkit.factorize(X, 2, solver="hals", solver_options={"extrapolate": {"beta0": 0.3}})
+    res = nmfkit.factorize(X, 2, solver="hals", max_iter=30, tol=0,
+                           solver_options={"extrapolate": {"beta": 0.2, "eta": 2.0}})
+    assert res.n_iter == 30 and np.all(np.diff(res.loss_history) <= 0)
 
 
 def test_checkpointed_and_blocked_fits_refuse_extrapolation(tmp_path):

@@ -201,7 +201,14 @@ def solve_hals(
 
         if not update_H:
             raise IncompatibleOptionsError("extrapolate=True needs update_H=True")
-        schedule = Extrapolation(**(extrapolate if isinstance(extrapolate, dict) else {}))
+        params = dict(extrapolate) if isinstance(extrapolate, dict) else {}
+        unknown = set(params) - {"beta", "eta", "gamma", "gamma_bar"}
+        if unknown:
+            raise ValueError(
+                f"hals: unknown extrapolation parameter(s) {sorted(unknown)}; valid: "
+                "'beta' (initial step, in [0, 1]), 'eta', 'gamma', 'gamma_bar'"
+            )
+        schedule = Extrapolation(**params)
         return alternating_extrapolated(
             X, W, H, kernel=kernel, name="hals", pen=penalties or Penalties(),
             schedule=schedule, products_W=_xt_products_W, products_H=_products_H,
