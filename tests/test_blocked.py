@@ -86,7 +86,10 @@ def test_single_block_is_the_in_memory_loop_bit_for_bit(inner_repeat):
         X, W0, H0, block_rows=200, max_iter=15, tol=0, inner_repeat=inner_repeat, penalties=pen
     )
     assert np.array_equal(got.W, want.W) and np.array_equal(got.H, want.H)
-    assert np.array_equal(got.loss_history, want.loss_history)
+    # every iteration's objective bit for bit; the starting one is summed in another
+    # order (in memory it comes from the first W-update's HXᵀ, here from WᵀX)
+    assert np.array_equal(got.loss_history[1:], want.loss_history[1:])
+    assert got.loss_history[0] == pytest.approx(want.loss_history[0], rel=1e-13)
 
 
 def test_blocked_stops_on_tol_like_in_memory():

@@ -136,9 +136,14 @@ def alternating_frobenius(
         return loss
 
     HHt = H @ H.T
-    WtX = _products_H(X, Wt)
     WtW = Wt @ Wt.T
-    loss0 = data_loss(WtX, WtW, HHt) + pen.value(Wt.T, H)
+    # the starting objective from H Xᵀ, the product the first W-update needs anyway
+    # (⟨WᵀX, H⟩ = ⟨HXᵀ, Wᵀ⟩), instead of an extra WᵀX
+    cache["BW"] = _xt_products_W(X, H)
+    loss0 = frobenius_from_grams(normX2, cache["BW"], Wt, HHt, WtW)
+    if loss0 < GRAM_LOSS_FLOOR * 0.5 * normX2:
+        loss0 = frobenius_direct(X, Wt.T, H)
+    loss0 += pen.value(Wt.T, H)
     if mon.start(loss0, pgrad if stop_rule == "pgrad" else None):
         return mon.result(np.ascontiguousarray(Wt.T), H)
 
@@ -216,11 +221,13 @@ def _alternating_rows(
         return loss
 
     HHt = Ht.T @ Ht
-    XtW = xtw(W)
     WtW = W.T @ W
-    if mon.start(
-        data_loss(XtW, WtW, HHt) + pen.value(W, Ht.T), pgrad if stop_rule == "pgrad" else None
-    ):
+    # the starting objective from X Hᵀ, which the first W-update needs anyway
+    cache["BW"] = xht(Ht)
+    loss0 = frobenius_from_grams(normX2, cache["BW"], W, HHt, WtW)
+    if loss0 < GRAM_LOSS_FLOOR * 0.5 * normX2:
+        loss0 = frobenius_direct(X, W, Ht.T)
+    if mon.start(loss0 + pen.value(W, Ht.T), pgrad if stop_rule == "pgrad" else None):
         return mon.result(W, np.ascontiguousarray(Ht.T))
     while True:
         BW = cache.pop("BW") if "BW" in cache else xht(Ht)
