@@ -68,12 +68,17 @@ def _enabled() -> bool:
     return os.environ.get("NMFKIT_CUDA_KERNELS", "1") != "0" and not _failed
 
 
+_CUPY: list[Any] = []  # [module or None] once looked up (a failed import is not cached)
+
+
 def _cupy():
-    try:
-        import cupy
-    except Exception:  # not installed, or installed without a CUDA driver
-        return None
-    return cupy
+    if not _CUPY:
+        try:
+            import cupy
+        except Exception:  # not installed, or installed without a CUDA driver
+            cupy = None
+        _CUPY.append(cupy)
+    return _CUPY[0]
 
 
 def cuda_sweeps_available(A: Any) -> bool:
