@@ -60,7 +60,7 @@ bench-quick: $(STAMP)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps nmf-torch
 	@benchmarks/out/nimfa-venv/bin/python -c 'import nimfa' 2>/dev/null || { mkdir -p benchmarks/out && rm -rf benchmarks/out/nimfa-venv && { $(PY) -m venv benchmarks/out/nimfa-venv && benchmarks/out/nimfa-venv/bin/pip install 'numpy<2' nimfa threadpoolctl; } > benchmarks/out/nimfa-install.log 2>&1; } || { rm -rf benchmarks/out/nimfa-venv; echo "nimfa could not be installed (benchmarks/out/nimfa-install.log); it will be reported as not runnable"; }
-	$(BIN)/python benchmarks/run.py --quick $(BENCH_ARGS)
+	$(BIN)/python benchmarks/run.py --quick --out benchmarks/quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) nmfkit-demo .pytest_cache
