@@ -30,7 +30,9 @@ from ..losses.array_api import (
 from ._result import FitResult
 from ._stopping import Monitor
 
-__all__ = ["alternating_frobenius_xp", "mu_xp", "copy_xp", "frobenius_gradients_xp"]
+__all__ = [
+    "alternating_frobenius_xp", "mu_xp", "copy_xp", "frobenius_gradients_xp", "xp_loop_ops",
+]
 
 _F64_EPS = 2.220446049250313e-16
 
@@ -318,3 +320,26 @@ def mu_xp(
         if mon.step(W, H, loss):
             break
     return mon.result(W, H)
+
+
+def xp_loop_ops(X: Any, pen: Penalties, xp: Any):
+    """The extrapolated loop's array operations (:class:`LoopOps`) for namespace ``xp``."""
+    from ._extrapolation import LoopOps
+
+    normX2 = xp_squared_norm(xp, X)
+
+    def objective(Wt: Any, H: Any, WtX: Any, WtW: Any) -> float:
+        loss = frobenius_from_grams_xp(normX2, WtX, H, WtW, H @ H.T, xp)
+        if gram_loss_needs_direct(loss, normX2):  # cancellation: recompute entry-wise
+            loss = frobenius_direct_xp(X, Wt.T, H, xp)
+        return loss + penalty_value_xp(pen, Wt.T, H, xp)
+
+    def point(new: Any, accepted: Any, beta: float, project: bool) -> Any:
+        y = new + beta * (new - accepted)
+        return xp.clip(y, min=0.0) if project else y
+
+    return LoopOps(
+        products_W=_xht, products_H=_wtx, objective=objective,
+        pgrad_sq=lambda A, B, G, l1, l2: _pg_sq(xp, A, B, G, l1, l2),
+        copy=lambda a: copy_xp(xp, a), point=point, transpose=lambda a: copy_xp(xp, a.T),
+    )

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..backend import squared_norm
 from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
 from ._result import FitResult
 from ._stopping import Monitor
 
-__all__ = ["Extrapolation", "alternating_extrapolated"]
+__all__ = ["Extrapolation", "LoopOps", "alternating_extrapolated", "numpy_ops", "numpy_point"]
 
 
 @dataclass
@@ -67,15 +66,6 @@ class Extrapolation:
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"extrapolation beta0 must be in [0, 1], got {self.beta}")
 
-    def point(self, new: np.ndarray, accepted: np.ndarray, project: bool) -> np.ndarray:
-        """``new + β (new − accepted)``, clipped at 0 when ``project`` (a new array)."""
-        y = new - accepted
-        y *= self.beta
-        y += new
-        if project:
-            np.maximum(y, 0.0, out=y)
-        return y
-
     def success(self) -> None:
         self._beta_prev = self.beta
         self.beta = min(self.beta_max, self.gamma * self.beta)
@@ -87,18 +77,71 @@ class Extrapolation:
         self.beta /= self.eta
 
 
+@dataclass
+class LoopOps:
+    """The array operations the extrapolated loop needs, for one array library.
+
+    ``products_W(X, H) = H Xᵀ`` and ``products_H(X, Wᵀ) = Wᵀ X``;
+    ``objective(Wᵀ, H, WᵀX, WᵀW)`` is the penalised objective;
+    ``pgrad_sq(A, B, G, l1, l2)`` the squared projected-gradient norm;
+    ``copy(a)`` a fresh copy; ``point(new, accepted, beta, project)`` the
+    extrapolated point (a new array).
+    """
+
+    products_W: Callable[[Any, Any], Any]
+    products_H: Callable[[Any, Any], Any]
+    objective: Callable[[Any, Any, Any, Any], float]
+    pgrad_sq: Callable[..., float]
+    copy: Callable[[Any], Any]
+    point: Callable[[Any, Any, float, bool], Any]
+    transpose: Callable[[Any], Any]
+
+
+def numpy_point(new: np.ndarray, accepted: np.ndarray, beta: float, project: bool) -> np.ndarray:
+    """``new + β (new − accepted)``, clipped at 0 when ``project`` (a new array).
+
+    Examples
+    --------
+    >>> numpy_point(np.array([1.0, 0.0]), np.array([0.0, 2.0]), 0.5, True).tolist()
+    [1.5, 0.0]
+    """
+    y = new - accepted
+    y *= beta
+    y += new
+    if project:
+        np.maximum(y, 0.0, out=y)
+    return y
+
+
+def numpy_ops(X: Any, pen: Penalties) -> LoopOps:
+    """:class:`LoopOps` for NumPy arrays and SciPy sparse X (the column layout)."""
+    from ._frobenius import _products_H, _xt_products_W, projected_gradient_sq
+
+    normX2 = squared_norm(X)
+
+    def objective(Wt: np.ndarray, H_: np.ndarray, WtX: np.ndarray, WtW: np.ndarray) -> float:
+        loss = frobenius_from_grams(normX2, WtX, H_, WtW, H_ @ H_.T)
+        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+            loss = frobenius_direct(X, Wt.T, H_)
+        return loss + pen.value(Wt.T, H_)
+
+    return LoopOps(
+        products_W=_xt_products_W, products_H=_products_H, objective=objective,
+        pgrad_sq=projected_gradient_sq, copy=lambda a: np.array(a, order="C"), point=numpy_point,
+        transpose=lambda a: np.ascontiguousarray(a.T),
+    )
+
+
 def alternating_extrapolated(
     X: Any,
-    W: np.ndarray,
-    H: np.ndarray,
+    W: Any,
+    H: Any,
     *,
-    kernel: Callable[..., np.ndarray],
+    kernel: Callable[..., Any],
     name: str,
     pen: Penalties,
     schedule: Extrapolation,
-    products_W: Callable[[Any, np.ndarray], np.ndarray],
-    products_H: Callable[[Any, np.ndarray], np.ndarray],
-    pgrad_sq: Callable[..., float],
+    ops: LoopOps,
     max_iter: int,
     tol: float,
     max_time: float | None,
@@ -107,61 +150,57 @@ def alternating_extrapolated(
     verbose: int,
     progress: bool,
     kernel_state: dict | None,
+    kernel_kwargs: dict | None = None,
 ) -> FitResult:
     """The column-layout alternating loop with extrapolation (W kept as Wᵀ, k × n_samples).
 
-    ``kernel(A, B, G, *, l1, l2, side, state)`` improves ``A`` in place;
-    ``products_W(X, H) = H Xᵀ`` and ``products_H(X, Wᵀ) = Wᵀ X``.
+    ``kernel(A, B, G, *, l1, l2, side, state, **kernel_kwargs)`` improves
+    ``A`` in place; the array operations come from ``ops`` (NumPy:
+    :func:`numpy_ops`; other libraries: ``solvers._array_api.xp_loop_ops``).
     """
-    dtype = W.dtype
-    Wt_y = np.array(W.T, dtype=dtype, order="C")  # where the next W-update starts
-    H_y = np.array(H, dtype=dtype, order="C")  # where the next H-update starts / W's is taken
-    Wt_acc, H_acc = Wt_y.copy(), H_y.copy()  # the last accepted (not extrapolated) updates
+    kkw = dict(kernel_kwargs or {})
+    Wt_y = ops.copy(W.T)  # where the next W-update starts
+    H_y = ops.copy(H)  # where the next H-update starts / where W's is taken
+    Wt_acc, H_acc = ops.copy(Wt_y), ops.copy(H_y)  # the last accepted (not extrapolated) updates
     state = dict(kernel_state or {})
-    state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
-    normX2 = squared_norm(X)
+    state.setdefault("nnz", X.nnz if hasattr(X, "nnz") else X.shape[0] * X.shape[1])
     mon = Monitor(
         tol=tol, max_iter=max_iter, max_time=max_time, callback=callback,
         stop_rule=stop_rule, verbose=verbose, progress=progress, solver=name, beta=2.0,
     )
-
-    def objective(Wt: np.ndarray, H_: np.ndarray, WtX: np.ndarray, WtW: np.ndarray) -> float:
-        loss = frobenius_from_grams(normX2, WtX, H_, WtW, H_ @ H_.T)
-        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
-            loss = frobenius_direct(X, Wt.T, H_)
-        return loss + pen.value(Wt.T, H_)
-
     best_Wt, best_H = Wt_acc, H_acc
 
     def pgrad() -> float:
-        s = pgrad_sq(best_Wt, products_W(X, best_H), best_H @ best_H.T, pen.l1_W, pen.l2_W)
-        s += pgrad_sq(best_H, products_H(X, best_Wt), best_Wt @ best_Wt.T, pen.l1_H, pen.l2_H)
+        s = ops.pgrad_sq(best_Wt, ops.products_W(X, best_H), best_H @ best_H.T,
+                         pen.l1_W, pen.l2_W)
+        s += ops.pgrad_sq(best_H, ops.products_H(X, best_Wt), best_Wt @ best_Wt.T,
+                          pen.l1_H, pen.l2_H)
         return s**0.5
 
-    best = prev = objective(Wt_y, H_y, products_H(X, Wt_y), Wt_y @ Wt_y.T)
+    best = prev = ops.objective(Wt_y, H_y, ops.products_H(X, Wt_y), Wt_y @ Wt_y.T)
     if mon.start(best, pgrad if stop_rule == "pgrad" else None):
-        return mon.result(np.ascontiguousarray(best_Wt.T), best_H)
+        return mon.result(ops.transpose(best_Wt), best_H)
     while True:
-        Wn = kernel(Wt_y, products_W(X, H_y), H_y @ H_y.T, l1=pen.l1_W, l2=pen.l2_W,
-                    side="W", state=state)
-        Wt_y = schedule.point(Wn, Wt_acc, project=True)
-        WtX = products_H(X, Wt_y)
+        Wn = kernel(Wt_y, ops.products_W(X, H_y), H_y @ H_y.T, l1=pen.l1_W, l2=pen.l2_W,
+                    side="W", state=state, **kkw)
+        Wt_y = ops.point(Wn, Wt_acc, schedule.beta, True)
+        WtX = ops.products_H(X, Wt_y)
         WtW = Wt_y @ Wt_y.T
-        Hn = kernel(H_y, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
-        loss = objective(Wt_y, Hn, WtX, WtW)
+        Hn = kernel(H_y, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state, **kkw)
+        loss = ops.objective(Wt_y, Hn, WtX, WtW)
         improved = loss <= prev
         prev = loss
         new_best = loss < best
         if new_best:
-            best, best_Wt, best_H = loss, Wt_y.copy(), Hn.copy()
+            best, best_Wt, best_H = loss, ops.copy(Wt_y), ops.copy(Hn)
         if improved:
-            H_y = schedule.point(Hn, H_acc, project=False)
+            H_y = ops.point(Hn, H_acc, schedule.beta, False)
             Wt_acc, H_acc = Wn, Hn
             schedule.success()
         else:  # restart from the accepted factors with a smaller step
-            Wt_y, H_y = Wt_acc.copy(), H_acc.copy()
+            Wt_y, H_y = ops.copy(Wt_acc), ops.copy(H_acc)
             schedule.failure()
         if mon.step(best_Wt.T, best_H, best, pgrad, check_tol=new_best):
             break
     state.setdefault("extras", {})["extrapolation_beta"] = schedule.beta
-    return mon.result(np.ascontiguousarray(best_Wt.T), best_H, **state["extras"])
+    return mon.result(ops.transpose(best_Wt), best_H, **state["extras"])

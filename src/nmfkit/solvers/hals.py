@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend._xp import is_foreign
+from ..backend._xp import is_foreign, namespace_of
 from ..exceptions import IncompatibleOptionsError
 from ..losses import Penalties
 from ..nnls import hals_inner_bound, hals_sweep, hals_sweep_xp
@@ -128,11 +128,12 @@ def solve_hals(
         Ang–Gillis extrapolation with restart around the alternating updates
         (:mod:`nmfkit.solvers._extrapolation`); a dict sets its parameters
         (``beta``, ``eta``, ``gamma``, ``gamma_bar``). The reported iterate is
-        the best pair so far, so the recorded objective never rises. NumPy
-        arrays, no weights, both factors updated, always on the column layout
-        (it keeps three copies of each factor). Off by default: checkpoints,
-        the out-of-core/Dask loops and the array-API path do not carry its
-        step-size state, and they must give the in-memory iterates.
+        the best pair so far, so the recorded objective never rises. In
+        memory (NumPy/SciPy or any array-API library), no weights, both
+        factors updated, always on the column layout (it keeps three copies
+        of each factor). Off by default: checkpoints and the out-of-core/Dask
+        loops do not carry its step-size state, and they must give the
+        in-memory iterates.
 
     Other parameters are the common solver signature (see :func:`nmfkit.factorize`).
 
@@ -146,10 +147,22 @@ def solve_hals(
     >>> bool(res.loss < 1e-3 * res.loss_history[0])
     True
     """
-    if extrapolate and (weights is not None or is_foreign(W)):
-        raise IncompatibleOptionsError(
-            "hals: extrapolate=True runs on NumPy/SciPy data without weights"
-        )
+    schedule = None
+    if extrapolate:
+        from ._extrapolation import Extrapolation
+
+        if weights is not None:
+            raise IncompatibleOptionsError("hals: extrapolate=True runs on data without weights")
+        if not update_H:
+            raise IncompatibleOptionsError("extrapolate=True needs update_H=True")
+        params = dict(extrapolate) if isinstance(extrapolate, dict) else {}
+        unknown = set(params) - {"beta", "eta", "gamma", "gamma_bar"}
+        if unknown:
+            raise ValueError(
+                f"hals: unknown extrapolation parameter(s) {sorted(unknown)}; valid: "
+                "'beta' (initial step, in [0, 1]), 'eta', 'gamma', 'gamma_bar'"
+            )
+        schedule = Extrapolation(**params)
     if weights is not None:
         from ._weighted import weighted_hals
 
@@ -183,6 +196,18 @@ def solve_hals(
             )
             return A
 
+        if schedule is not None:
+            from ._array_api import xp_loop_ops
+            from ._extrapolation import alternating_extrapolated
+
+            pen = penalties or Penalties()
+            xp = namespace_of(W, H)
+            return alternating_extrapolated(
+                X, W, H, kernel=kernel_xp, name="hals", pen=pen, schedule=schedule,
+                ops=xp_loop_ops(X, pen, xp), max_iter=max_iter, tol=tol, max_time=max_time,
+                callback=callback, stop_rule=stop_rule, verbose=verbose, progress=progress,
+                kernel_state=None, kernel_kwargs={"xp": xp},
+            )
         return alternating_frobenius_xp(
             X, W, H, kernel=kernel_xp, name="hals", penalties=penalties, update_H=update_H,
             max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
@@ -195,24 +220,13 @@ def solve_hals(
         )
         return A
 
-    if extrapolate:
-        from ._extrapolation import Extrapolation, alternating_extrapolated
-        from ._frobenius import _products_H, _xt_products_W, projected_gradient_sq
+    if schedule is not None:
+        from ._extrapolation import alternating_extrapolated, numpy_ops
 
-        if not update_H:
-            raise IncompatibleOptionsError("extrapolate=True needs update_H=True")
-        params = dict(extrapolate) if isinstance(extrapolate, dict) else {}
-        unknown = set(params) - {"beta", "eta", "gamma", "gamma_bar"}
-        if unknown:
-            raise ValueError(
-                f"hals: unknown extrapolation parameter(s) {sorted(unknown)}; valid: "
-                "'beta' (initial step, in [0, 1]), 'eta', 'gamma', 'gamma_bar'"
-            )
-        schedule = Extrapolation(**params)
+        pen = penalties or Penalties()
         return alternating_extrapolated(
-            X, W, H, kernel=kernel, name="hals", pen=penalties or Penalties(),
-            schedule=schedule, products_W=_xt_products_W, products_H=_products_H,
-            pgrad_sq=projected_gradient_sq, max_iter=max_iter, tol=tol, max_time=max_time,
+            X, W, H, kernel=kernel, name="hals", pen=pen, schedule=schedule,
+            ops=numpy_ops(X, pen), max_iter=max_iter, tol=tol, max_time=max_time,
             callback=callback, stop_rule=stop_rule, verbose=verbose, progress=progress,
             kernel_state=None,
         )
