@@ -119,6 +119,17 @@ def _sparse_libs() -> dict:
 SPARSE_LIBS = _sparse_libs()
 
 
+def fit_numpy_and(conv, X, kw: dict):
+    """``NMF(**kw)`` fitted on NumPy X and on ``conv(X)``: (ref, W_ref, est, W)."""
+    ref = nmfkit.NMF(**kw)
+    Wr = ref.fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
+        est = nmfkit.NMF(**kw)
+        W = est.fit_transform(conv(X))
+    return ref, Wr, est, W
+
+
 def dense_like(lib: str):
     """The dense converter that goes with a sparse library (same library and device)."""
     if lib.startswith("torch-cuda"):
@@ -301,12 +312,7 @@ def test_estimator_on_torch(data, beta):
     kw = dict(n_components=5, beta_loss=beta, random_state=0, max_iter=300, tol=1e-8)
     if beta == 2:
         kw["solver_options"] = SAME
-    ref = nmfkit.NMF(**kw)
-    Wr = ref.fit_transform(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = nmfkit.NMF(**kw)
-        W = est.fit_transform(to_torch(X))
+    ref, Wr, est, W = fit_numpy_and(to_torch, X, kw)
     assert isinstance(W, torch.Tensor) and isinstance(est.components_, torch.Tensor)
     assert est.n_features_in_ == 45 and est.n_iter_ == ref.n_iter_
     assert rel(est.components_, ref.components_) < 1e-9 and rel(W, Wr) < 1e-9
@@ -426,12 +432,7 @@ def test_estimator_and_errors_on_gpu(data, backend):
     conv = GPU_BACKENDS[backend]
     X, _, _ = data
     kw = dict(n_components=5, random_state=0, max_iter=200, tol=1e-8, solver_options=SAME)
-    ref = nmfkit.NMF(**kw)
-    Wr = ref.fit_transform(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = nmfkit.NMF(**kw)
-        W = est.fit_transform(conv(X))
+    ref, Wr, est, W = fit_numpy_and(conv, X, kw)
     assert type(W) is type(conv(X)) and type(est.components_) is type(conv(X))
     assert rel(est.components_, ref.components_) < GPU_RTOL and rel(W, Wr) < GPU_RTOL
     Wt = est.transform(conv(X[:10]))

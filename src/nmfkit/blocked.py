@@ -75,7 +75,7 @@ from sklearn.utils import check_random_state
 
 from .checkpoint import Checkpointer, check_fingerprint, penalties_to_json, restore_monitor
 from .io import DataFileError, atomic_open, atomic_write_text
-from .losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
+from .losses import Penalties, frobenius_direct, frobenius_gram_or_direct
 from .solvers._blockwise import block_products, block_w_step, make_block_kernel
 from .solvers._result import FitResult
 from .solvers._stopping import Monitor
@@ -526,12 +526,10 @@ def fit_blocked(
         del blk
 
     def data_loss(WtX: np.ndarray, WtW: np.ndarray, HHt: np.ndarray) -> float:
-        loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt)
-        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
-            loss = sum(
-                frobenius_direct(blk, W[rows], H) for rows, blk in src
-            )
-        return loss
+        return frobenius_gram_or_direct(
+            normX2, WtX, H, WtW, HHt,
+            lambda: sum(frobenius_direct(blk, W[rows], H) for rows, blk in src),
+        )
 
     meta = dict(
         backend="blocked", solver=solver, penalties=penalties_to_json(pen), max_iter=max_iter,

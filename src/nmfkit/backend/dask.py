@@ -75,7 +75,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..checkpoint import Checkpointer, check_fingerprint, penalties_to_json, restore_monitor
-from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
+from ..losses import Penalties, frobenius_direct, frobenius_gram_or_direct
 from ..solvers._blockwise import BlockKernel, block_products, block_w_step, make_block_kernel
 from ..solvers._result import FitResult
 from ..solvers._stopping import Monitor
@@ -563,11 +563,11 @@ def _loop(
         return out
 
     def data_loss(WtX, WtW, HHt, blocks: list, t: int) -> float:
-        loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt)
-        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+        def direct() -> float:
             (loss,) = dask.compute(plan.direct_loss(blocks, H, t))[0]
-            loss = float(loss)
-        return loss
+            return float(loss)
+
+        return frobenius_gram_or_direct(normX2, WtX, H, WtW, HHt, direct)
 
     meta = dict(
         backend="dask", solver=solver, penalties=penalties_to_json(pen), max_iter=max_iter,

@@ -8,6 +8,7 @@ from .beta import (
     check_beta_data,
     frobenius_direct,
     frobenius_from_grams,
+    frobenius_gram_or_direct,
     resolve_beta,
 )
 from .penalties import Penalties
@@ -21,5 +22,6 @@ __all__ = [
     "beta_divergence",
     "check_beta_data",
     "frobenius_from_grams",
+    "frobenius_gram_or_direct",
     "resolve_beta",
 ]

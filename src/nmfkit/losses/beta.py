@@ -15,6 +15,7 @@ KL through the stored entries only, every other β in row blocks.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "resolve_beta",
     "beta_divergence",
     "frobenius_from_grams",
+    "frobenius_gram_or_direct",
     "check_beta_data",
 ]
 
@@ -118,6 +120,29 @@ def frobenius_from_grams(
 #: Below this fraction of ½‖X‖², the Gram-form Frobenius loss is dominated by
 #: cancellation error, and the loss is recomputed entry by entry.
 GRAM_LOSS_FLOOR = 1e-9
+
+
+def frobenius_gram_or_direct(
+    normX2: float, WtX: Any, H: Any, WtW: Any, HHt: Any, direct: Callable[[], float]
+) -> float:
+    """:func:`frobenius_from_grams`, or ``direct()`` once cancellation has eaten its accuracy.
+
+    Below ``GRAM_LOSS_FLOOR·½‖X‖²`` the Gram form has lost its digits and the
+    loss is recomputed entry by entry by ``direct`` (a callable, so that the
+    O(nnz·k) or blockwise recomputation runs only when needed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W, H = np.ones((2, 1)), np.ones((1, 3))
+    >>> X = W @ H
+    >>> frobenius_gram_or_direct(6.0, W.T @ X, H, W.T @ W, H @ H.T, lambda: -1.0)
+    -1.0
+    """
+    loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt)
+    if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
+        loss = direct()
+    return loss
 
 
 def _gram64(W: np.ndarray, block: int = 1 << 16) -> np.ndarray:

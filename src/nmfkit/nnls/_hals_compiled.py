@@ -15,10 +15,28 @@ import numpy as np
 
 __all__ = ["compiled_sweep", "compiled_sweep_rows", "rows_available"]
 
-_KERNEL: Any = None
-_FAILED = False
-_ROWS: Any = None
-_ROWS_FAILED = False
+#: name → compiled kernel, or None when building it failed (numba missing or broken;
+#: remembered, not retried)
+_BUILT: dict[str, Any] = {}
+
+
+def _kernel(name: str) -> Any:
+    """The kernel ``name`` ("sweep" or "rows"), built on first use; None if it cannot be."""
+    if name not in _BUILT:
+        try:
+            _BUILT[name] = _build() if name == "sweep" else _build_rows()
+        except Exception:  # numba missing or broken: the NumPy path
+            _BUILT[name] = None
+    return _BUILT[name]
+
+
+def _inputs_fit(A: Any, B: Any, G: Any) -> bool:
+    """NumPy arrays of one float dtype, A and B C-contiguous (what the kernels take)."""
+    return (
+        type(A) is np.ndarray and type(B) is np.ndarray and type(G) is np.ndarray
+        and A.dtype == B.dtype == G.dtype and A.dtype in (np.float32, np.float64)
+        and A.flags.c_contiguous and B.flags.c_contiguous
+    )
 
 
 def _build_rows():
@@ -81,13 +99,7 @@ def _build_rows():
 
 def rows_available() -> bool:
     """True when the row-layout kernel compiles (numba importable and working)."""
-    global _ROWS, _ROWS_FAILED
-    if _ROWS is None and not _ROWS_FAILED:
-        try:
-            _ROWS = _build_rows()
-        except Exception:
-            _ROWS_FAILED = True
-    return _ROWS is not None
+    return _kernel("rows") is not None
 
 
 def compiled_sweep_rows(
@@ -107,26 +119,14 @@ def compiled_sweep_rows(
     Returns the sweeps done, or None when numba is unavailable or the
     inputs don't fit.
     """
-    global _ROWS, _ROWS_FAILED
-    if _ROWS_FAILED:
+    kern = _kernel("rows") if _inputs_fit(A, B, G) else None
+    if kern is None:
         return None
-    if not (
-        type(A) is np.ndarray and type(B) is np.ndarray and type(G) is np.ndarray
-        and A.dtype == B.dtype == G.dtype and A.dtype in (np.float32, np.float64)
-        and A.flags.c_contiguous and B.flags.c_contiguous
-    ):
-        return None
-    if _ROWS is None:
-        try:
-            _ROWS = _build_rows()
-        except Exception:  # numba missing or broken
-            _ROWS_FAILED = True
-            return None
     import numba
 
     n_chunks = max(1, min(4 * numba.get_num_threads(), A.shape[0] // 256 or 1))
     R = B if overwrite_b else np.empty_like(B)
-    return int(_ROWS(A, B, np.ascontiguousarray(G), float(l1), float(l2), int(max_sweeps),
+    return int(kern(A, B, np.ascontiguousarray(G), float(l1), float(l2), int(max_sweeps),
                      float(rel_tol), int(n_chunks), R))
 
 
@@ -178,20 +178,8 @@ def compiled_sweep(
     rel_tol: float,
 ) -> int | None:
     """Run the compiled sweep in place; None when numba is unavailable or inputs don't fit."""
-    global _KERNEL, _FAILED
-    if _FAILED:
+    kern = _kernel("sweep") if _inputs_fit(A, B, G) else None
+    if kern is None:
         return None
-    if not (
-        type(A) is np.ndarray and type(B) is np.ndarray and type(G) is np.ndarray
-        and A.dtype == B.dtype == G.dtype and A.dtype in (np.float32, np.float64)
-        and A.flags.c_contiguous and B.flags.c_contiguous
-    ):
-        return None
-    if _KERNEL is None:
-        try:
-            _KERNEL = _build()
-        except Exception:  # numba missing or broken: NumPy path
-            _FAILED = True
-            return None
-    return int(_KERNEL(A, B, np.ascontiguousarray(G), float(l1), float(l2), int(max_sweeps),
+    return int(kern(A, B, np.ascontiguousarray(G), float(l1), float(l2), int(max_sweeps),
                        float(rel_tol)))

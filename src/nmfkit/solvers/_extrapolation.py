@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import squared_norm
-from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
+from ..losses import Penalties, frobenius_direct, frobenius_gram_or_direct
 from ._result import FitResult
 from ._stopping import Monitor
 
@@ -120,9 +120,9 @@ def numpy_ops(X: Any, pen: Penalties) -> LoopOps:
     normX2 = squared_norm(X)
 
     def objective(Wt: np.ndarray, H_: np.ndarray, WtX: np.ndarray, WtW: np.ndarray) -> float:
-        loss = frobenius_from_grams(normX2, WtX, H_, WtW, H_ @ H_.T)
-        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
-            loss = frobenius_direct(X, Wt.T, H_)
+        loss = frobenius_gram_or_direct(
+            normX2, WtX, H_, WtW, H_ @ H_.T, lambda: frobenius_direct(X, Wt.T, H_)
+        )
         return loss + pen.value(Wt.T, H_)
 
     return LoopOps(

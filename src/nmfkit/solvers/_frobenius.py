@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backend import spmm, spmm_t, squared_norm
-from ..losses import GRAM_LOSS_FLOOR, Penalties, frobenius_direct, frobenius_from_grams
+from ..losses import Penalties, frobenius_direct, frobenius_gram_or_direct
 from ._result import FitResult
 from ._stopping import Monitor
 
@@ -130,20 +130,18 @@ def alternating_frobenius(
         return s**0.5
 
     def data_loss(WtX: np.ndarray, WtW: np.ndarray, HHt: np.ndarray) -> float:
-        loss = frobenius_from_grams(normX2, WtX, H, WtW, HHt)
-        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
-            loss = frobenius_direct(X, Wt.T, H)
-        return loss
+        return frobenius_gram_or_direct(
+            normX2, WtX, H, WtW, HHt, lambda: frobenius_direct(X, Wt.T, H)
+        )
 
     HHt = H @ H.T
     WtW = Wt @ Wt.T
     # the starting objective from H Xᵀ, the product the first W-update needs anyway
     # (⟨WᵀX, H⟩ = ⟨HXᵀ, Wᵀ⟩), instead of an extra WᵀX
     cache["BW"] = _xt_products_W(X, H)
-    loss0 = frobenius_from_grams(normX2, cache["BW"], Wt, HHt, WtW)
-    if loss0 < GRAM_LOSS_FLOOR * 0.5 * normX2:
-        loss0 = frobenius_direct(X, Wt.T, H)
-    loss0 += pen.value(Wt.T, H)
+    loss0 = frobenius_gram_or_direct(
+        normX2, cache["BW"], Wt, HHt, WtW, lambda: frobenius_direct(X, Wt.T, H)
+    ) + pen.value(Wt.T, H)
     if mon.start(loss0, pgrad if stop_rule == "pgrad" else None):
         return mon.result(np.ascontiguousarray(Wt.T), H)
 
@@ -215,18 +213,17 @@ def _alternating_rows(
 
     def data_loss(XtW: np.ndarray, WtW: np.ndarray, HHt: np.ndarray) -> float:
         # ⟨WᵀX, H⟩ = ⟨XᵀW, Hᵀ⟩: the Gram form needs no transposes either
-        loss = frobenius_from_grams(normX2, XtW, Ht, WtW, HHt)
-        if loss < GRAM_LOSS_FLOOR * 0.5 * normX2:  # cancellation: recompute entry-wise
-            loss = frobenius_direct(X, W, Ht.T)
-        return loss
+        return frobenius_gram_or_direct(
+            normX2, XtW, Ht, WtW, HHt, lambda: frobenius_direct(X, W, Ht.T)
+        )
 
     HHt = Ht.T @ Ht
     WtW = W.T @ W
     # the starting objective from X Hᵀ, which the first W-update needs anyway
     cache["BW"] = xht(Ht)
-    loss0 = frobenius_from_grams(normX2, cache["BW"], W, HHt, WtW)
-    if loss0 < GRAM_LOSS_FLOOR * 0.5 * normX2:
-        loss0 = frobenius_direct(X, W, Ht.T)
+    loss0 = frobenius_gram_or_direct(
+        normX2, cache["BW"], W, HHt, WtW, lambda: frobenius_direct(X, W, Ht.T)
+    )
     if mon.start(loss0 + pen.value(W, Ht.T), pgrad if stop_rule == "pgrad" else None):
         return mon.result(W, np.ascontiguousarray(Ht.T))
     while True:
