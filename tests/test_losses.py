@@ -34,6 +34,27 @@ def test_matches_sklearn_dense_and_sparse(beta):
         assert beta_divergence(Xs, W, H, beta) == pytest.approx(ref, rel=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_frobenius_gram_form_matches_entrywise_and_falls_back_at_an_exact_fit(dtype):
+    # float64 dense data: ½‖X − WH‖² from one product WᵀX and the Grams
+    from nmfkit.losses import frobenius_direct
+
+    rng = np.random.default_rng(3)
+    W, H = rng.random((200, 5)), rng.random((5, 120))
+    X = (W @ H + 0.1 * rng.random((200, 120))).astype(dtype)
+    ref = frobenius_direct(X, W, H)
+    assert beta_divergence(X, W, H, 2.0) == pytest.approx(ref, rel=1e-12)
+    # an exact fit: the Gram form is pure cancellation, the entry-wise value is exact
+    Wq, Hq = np.round(W * 8) / 8, np.round(H * 8) / 8
+    Xq = Wq @ Hq
+    assert beta_divergence(Xq, Wq, Hq, 2.0) == 0.0
+    assert beta_divergence(sp.csr_matrix(Xq), Wq, Hq, 2.0) == 0.0
+    # near-exact: far below the Gram form's resolution, still right to 1e-6
+    Xn = Xq.copy()
+    Xn[0, 0] += 1e-7
+    assert beta_divergence(Xn, Wq, Hq, 2.0) == pytest.approx(0.5e-14, rel=1e-6)
+
+
 def test_resolve_beta_errors():
     assert resolve_beta("itakura-saito") == 0.0
     assert resolve_beta(1.5) == 1.5

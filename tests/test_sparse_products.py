@@ -273,3 +273,44 @@ def test_numba_import_sets_a_short_openmp_spin_unless_the_user_chose(env, expect
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(expected)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_sparse_fits_run_with_one_blas_thread_and_restore_it(sparse):
+    # OpenBLAS's idle workers spin after each call and slowed numba's products
+    # 2x on 2 cores; a sparse fit limits BLAS to one thread, a dense one does not
+    from threadpoolctl import threadpool_limits
+
+    from nmfkit.backend import _threads
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 40)) * (rng.random((60, 40)) < 0.3)
+    X = sp.csr_matrix(X) if sparse else X
+    seen: list[list[int]] = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        if not before:
+            pytest.skip("no BLAS library that threadpoolctl controls")
+        nmfkit.factorize(X, 3, max_iter=3, tol=0, random_state=0,
+                         callback=lambda s: seen.append(_blas_threads()) and None)
+        assert _blas_threads() == before  # the user's setting is back
+        assert seen
+        if sparse:
+            assert all(t == [1] * len(before) for t in seen)
+        else:
+            assert all(t == before for t in seen)
+        # the switch leaves the pools alone
+        seen.clear()
+        _threads.limit_on_sparse = False
+        try:
+            nmfkit.factorize(X, 3, max_iter=2, tol=0, random_state=0,
+                             callback=lambda s: seen.append(_blas_threads()) and None)
+        finally:
+            _threads.limit_on_sparse = True
+        assert all(t == before for t in seen)

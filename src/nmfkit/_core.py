@@ -20,6 +20,7 @@ from ._validation import (
 )
 from ._weights import make_weights
 from .backend import work_dtype
+from .backend._threads import blas_limit_for
 from .backend._xp import foreign_namespace
 from .constraints import REGULARIZATION_CONSTRAINTS
 from .constraints.laplacian import LaplacianPenalty
@@ -273,26 +274,26 @@ def fit_factorization(
     best: FitResult | None = None
     opts = dict(solver_options or {})
     opts.update(structured_opts)
-    for seed in seeds:
-        if custom:
-            W0, H0 = W0c.copy(), H0c.copy()
-        else:
-            W0, H0 = initialize(X, k, init_name, random_state=seed)
-        res = spec.func(
-            X, W0, H0, beta=beta, penalties=pen, weights=ew, update_H=True,
-            max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
-            stop_rule=stop_rule, verbose=verbose, progress=progress,
-            random_state=seed, **opts,
-        )
-        if best is None or res.loss < best.loss:
-            best = res
-        if custom:
-            break
-    assert best is not None
-    res = best.replace(solver=spec.name, beta=beta)
-
-    Wf, Hf = res.W, res.H
-    divergence = beta_divergence(X, Wf, Hf, beta, weights=ew)
+    with blas_limit_for(X):  # sparse data: idle BLAS spinners would slow numba's products
+        for seed in seeds:
+            if custom:
+                W0, H0 = W0c.copy(), H0c.copy()
+            else:
+                W0, H0 = initialize(X, k, init_name, random_state=seed)
+            res = spec.func(
+                X, W0, H0, beta=beta, penalties=pen, weights=ew, update_H=True,
+                max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
+                stop_rule=stop_rule, verbose=verbose, progress=progress,
+                random_state=seed, **opts,
+            )
+            if best is None or res.loss < best.loss:
+                best = res
+            if custom:
+                break
+        assert best is not None
+        res = best.replace(solver=spec.name, beta=beta)
+        Wf, Hf = res.W, res.H
+        divergence = beta_divergence(X, Wf, Hf, beta, weights=ew)
     log_c = float(np.log(c))
     # reconstruction error sqrt(2 D) in the units of the original data
     rec = float(np.exp(0.5 * np.log(max(2.0 * divergence, 1e-320)) + 0.5 * beta * log_c))
