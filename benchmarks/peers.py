@@ -493,7 +493,8 @@ def nmfkit_methods(full: bool) -> list[Method]:
     out: list[Method] = [
         NmfkitMethod("hals", label="nmfkit-hals", default=True),
         NmfkitMethod("mu", losses=("kullback-leibler",), default=True, label="nmfkit-mu"),
-        NmfkitMethod("hals", label="nmfkit-hals-ex", options={"extrapolate": True}),
+        # the default extrapolates (in memory); this is the plain HALS of its other loops
+        NmfkitMethod("hals", label="nmfkit-hals-plain", options={"extrapolate": False}),
         NmfkitMethod("anls_bpp"),
     ]
     if full:

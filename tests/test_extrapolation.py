@@ -77,8 +77,10 @@ def test_lower_objective_than_plain_hals_on_noisy_data():
     W0, H0 = _start(X, 20, seed=4)
     kw = dict(solver="hals", init="custom", W=W0, H=H0, max_iter=60, tol=0, canonical=False)
     ex = nmfkit.factorize(X, 20, solver_options=EX, **kw)
-    plain = nmfkit.factorize(X, 20, **kw)
+    plain = nmfkit.factorize(X, 20, solver_options={"extrapolate": False}, **kw)
+    default = nmfkit.factorize(X, 20, **kw)  # in memory, unweighted: extrapolated
     assert ex.loss < plain.loss
+    np.testing.assert_array_equal(default.loss_history, ex.loss_history)
 
 
 def test_kkt_conditions_at_convergence():

@@ -50,7 +50,9 @@ def test_row_sweeps_equal_column_sweeps(dtype):
 def test_fit_on_row_layout_equals_column_layout(problem, monkeypatch, sparse, options):
     X, W0, H0 = problem
     Xin = sp.csr_matrix(X) if sparse else X
-    kw = dict(solver="hals", init="custom", W=W0, H=H0, max_iter=80, tol=0)
+    # the plain loops on both layouts (the column layout would extrapolate by default)
+    kw = dict(solver="hals", init="custom", W=W0, H=H0, max_iter=80, tol=0,
+              solver_options={"extrapolate": False})
     kw.update(options)
     monkeypatch.setattr(hals_mod, "ROWS_LAYOUT_MIN", np.inf)
     cols = nmfkit.factorize(Xin, 6, **kw)

@@ -123,14 +123,14 @@ def fit_scaled(
             f"solver {solver!r} cannot run on row blocks; use one of {BLOCK_SOLVERS}"
         )
     opts = dict(solver_options or {})
-    if opts.get("extrapolate"):
+    if opts.get("extrapolate", "auto") not in ("auto", False):
         from .exceptions import IncompatibleOptionsError
 
         raise IncompatibleOptionsError(
             "extrapolate=True runs on in-memory data without checkpoints; Dask, "
             "out-of-core and checkpointed fits use the plain alternating updates"
         )
-    opts.pop("extrapolate", None)  # (False: the blocked loops never extrapolate)
+    opts.pop("extrapolate", None)  # (False/"auto": the blocked loops never extrapolate)
     dask_X = is_dask_array(X)
     in_memory_X = False
     if not dask_X:

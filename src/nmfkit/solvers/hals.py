@@ -69,8 +69,8 @@ def _launch_overhead(W: Any) -> float:
     weight_method="exact weighted coordinate descent on the residual; "
     "dense weights O(mnk), sparse weights O(nnz·k)",
     array_api=True,
-    description="HALS / coordinate descent, Gillis–Glineur inner repetitions (default); "
-    "Ang–Gillis extrapolation with `extrapolate=True`",
+    description="HALS / coordinate descent, Gillis–Glineur inner repetitions and "
+    "Ang–Gillis extrapolation with restart (both default in memory; `extrapolate=False`)",
 )
 def solve_hals(
     X: Any,
@@ -93,7 +93,7 @@ def solve_hals(
     inner_alpha: float = 0.5,
     inner_delta: float = 0.1,
     launch_cost: float | str = "auto",
-    extrapolate: bool | dict = False,
+    extrapolate: bool | dict | str = "auto",
 ) -> FitResult:
     """Minimise ``½‖X − WH‖²_F`` (+ penalties) by HALS.
 
@@ -124,16 +124,22 @@ def solve_hals(
         the sweep is one CUDA kernel; 0 on CPU devices (NumPy's iterates).
         ``0`` gives the NumPy path's iterates everywhere.
 
-    extrapolate : bool or dict, default False
+    extrapolate : bool, dict or "auto", default "auto"
         Ang–Gillis extrapolation with restart around the alternating updates
         (:mod:`nmfkit.solvers._extrapolation`); a dict sets its parameters
         (``beta``, ``eta``, ``gamma``, ``gamma_bar``). The reported iterate is
         the best pair so far, so the recorded objective never rises. In
         memory (NumPy/SciPy or any array-API library), no weights, both
         factors updated, always on the column layout (it keeps three copies
-        of each factor). Off by default: checkpoints and the out-of-core/Dask
-        loops do not carry its step-size state, and they must give the
-        in-memory iterates.
+        of each factor). ``"auto"`` extrapolates wherever it can run and
+        the problem is below the row-layout size (``max(n_samples,
+        n_features)·k`` < :data:`ROWS_LAYOUT_MIN` with numba), with inner
+        repetitions on (``inner_repeat=False`` stays scikit-learn's ``cd``);
+        elsewhere (weights, ``update_H=False``, the row layout, and the
+        checkpointed, out-of-core and Dask loops, which do not carry its
+        step-size state) it runs the plain updates. ``extrapolate=False``
+        gives the plain updates in memory too, i.e. the iterates of those
+        other loops.
 
     Other parameters are the common solver signature (see :func:`nmfkit.factorize`).
 
@@ -147,6 +153,19 @@ def solve_hals(
     >>> bool(res.loss < 1e-3 * res.loss_history[0])
     True
     """
+    n_samples, n_features = X.shape
+    k = W.shape[1]
+    rows_layout = (
+        not is_foreign(W)
+        and max(n_samples, n_features) * k >= ROWS_LAYOUT_MIN
+        and rows_kernel_available()
+    )
+    if isinstance(extrapolate, str):
+        if extrapolate != "auto":
+            raise ValueError(f"hals: extrapolate must be True, False, 'auto' or a dict, "
+                             f"got {extrapolate!r}")
+        # in memory on the column layout; the one-sweep variant stays scikit-learn's cd
+        extrapolate = weights is None and update_H and inner_repeat and not rows_layout
     schedule = None
     if extrapolate:
         from ._extrapolation import Extrapolation
@@ -171,8 +190,6 @@ def solve_hals(
             tol=tol, max_time=max_time, callback=callback, stop_rule=stop_rule,
             verbose=verbose, progress=progress,
         )
-    n_samples, n_features = X.shape
-    k = W.shape[1]
 
     def bound_for(side: str, state: dict, overhead: float = 0.0) -> int:
         if not inner_repeat:
@@ -231,7 +248,7 @@ def solve_hals(
             kernel_state=None,
         )
 
-    if max(n_samples, n_features) * k >= ROWS_LAYOUT_MIN and rows_kernel_available():
+    if rows_layout:
         # large problems: compiled sweeps on the row layout (no transposed copies,
         # parallel over rows); the same updates up to the order of roundings
         def kernel(A, B, G, *, l1, l2, side, state):  # noqa: F811
