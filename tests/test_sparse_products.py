@@ -185,6 +185,15 @@ def test_bounds_balanced():
     assert np.all(np.abs(cost - ideal) <= 101)  # each boundary within one row of the ideal
     assert C._bounds(np.array([0]), 4).tolist() == [0, 0]
     assert C._bounds(np.array([0, 3]), 4).tolist() == [0, 1]
+    # each boundary is the first row whose cumulative cost reaches its share
+    rng = np.random.default_rng(0)
+    for n_chunks in (2, 3, 8):
+        counts = rng.integers(0, 50, 300) * (rng.random(300) < 0.7)
+        ip = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        cost = ip + np.arange(ip.size)
+        want = [0] + [int(np.argmax(cost >= cost[-1] * c / n_chunks))
+                      for c in range(1, n_chunks)] + [300]
+        assert C._bounds(ip, n_chunks).tolist() == want
 
 
 def test_fallbacks(compiled, monkeypatch):

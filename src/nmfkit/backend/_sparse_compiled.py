@@ -347,22 +347,29 @@ def _bounds(indptr: np.ndarray, n_chunks: int) -> np.ndarray:
     """Row boundaries (int64, length ``n_chunks + 1``) of chunks of about equal cost.
 
     A row costs its non-zeros plus one (its own overhead), so the cost of rows
-    ``[0, i)`` is ``indptr[i] + i``, which is increasing: the boundaries are
-    found by a vectorised binary search without an O(m) temporary.
+    ``[0, i)`` is ``indptr[i] + i``, which is increasing: each boundary is a
+    binary search over scalar reads of ``indptr`` (no O(m) temporary, and
+    microseconds, where vectorised searches over a handful of targets cost
+    about 0.5 ms per product on 2 cores).
     """
     m = indptr.size - 1
     if n_chunks <= 1 or m <= 1:
         return np.array([0, max(m, 0)], dtype=np.int64)
     total = int(indptr[m]) + m
-    targets = np.linspace(0, total, n_chunks + 1)[1:-1]
-    lo = np.zeros(targets.size, dtype=np.int64)
-    hi = np.full(targets.size, m, dtype=np.int64)
-    while np.any(lo < hi):
-        mid = (lo + hi) // 2
-        left = indptr[mid].astype(np.int64) + mid < targets
-        lo = np.where(left, mid + 1, lo)
-        hi = np.where(left, hi, mid)
-    return np.concatenate(([0], lo, [m])).astype(np.int64)
+    out = [0]
+    lo = 0
+    for c in range(1, n_chunks):
+        target = total * c / n_chunks
+        hi = m
+        while lo < hi:  # first i with indptr[i] + i >= target
+            mid = (lo + hi) // 2
+            if int(indptr[mid]) + mid < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        out.append(lo)
+    out.append(m)
+    return np.array(out, dtype=np.int64)
 
 
 def spmm(X: Any, D: Any, order: Literal["C", "F"] = "C") -> np.ndarray | None:
