@@ -1,4 +1,4 @@
-"""Ang–Gillis extrapolation with restart (``solver_options={"extrapolate": True}``)."""
+"""Ang–Gillis extrapolation with restart (HALS's default in memory, ``extrapolate="auto"``)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,21 @@ def test_reported_objective_never_rises_and_matches_the_factors():
     assert np.all(np.diff(h) <= 0.0)
     assert res.loss == pytest.approx(0.5 * np.linalg.norm(X - res.W @ res.H) ** 2, rel=1e-10)
     assert res.W.min() >= 0 and res.H.min() >= 0
+    # the starting objective (from the W-update's H Xᵀ), with penalties too
+    assert h[0] == pytest.approx(0.5 * np.linalg.norm(X - W0 @ H0) ** 2, rel=1e-12)
+    from nmfkit.losses import Penalties
+    from nmfkit.solvers._extrapolation import Extrapolation, alternating_extrapolated, numpy_ops
+
+    pen = Penalties(l1_W=0.3, l2_W=0.2, l1_H=0.1, l2_H=0.4)
+    for Xin in (X, sp.csr_matrix(X)):
+        got = alternating_extrapolated(
+            Xin, W0, H0, kernel=lambda A, B, G, **kw: A, name="hals", pen=pen,
+            schedule=Extrapolation(), ops=numpy_ops(Xin, pen), max_iter=0, tol=0,
+            max_time=None, callback=None, stop_rule="objective", verbose=0, progress=False,
+            kernel_state=None,
+        )
+        want = 0.5 * np.linalg.norm(X - W0 @ H0) ** 2 + pen.value(W0, H0)
+        assert got.loss_history[0] == pytest.approx(want, rel=1e-12)
 
 
 def test_recovers_planted_factors_and_sparse_equals_dense():
@@ -128,6 +143,44 @@ def test_unsupported_combinations_are_clear_errors():
     res = nmfkit.factorize(X, 2, solver="hals", max_iter=30, tol=0,
                            solver_options={"extrapolate": {"beta": 0.2, "eta": 2.0}})
     assert res.n_iter == 30 and np.all(np.diff(res.loss_history) <= 0)
+
+
+def test_auto_extrapolates_exactly_where_it_can_run(monkeypatch):
+    """``extrapolate="auto"`` (the default) is the extrapolated loop in memory, unweighted,
+    with inner repetitions, below the row-layout size; the plain loop everywhere else."""
+    from nmfkit.solvers import _extrapolation
+    from nmfkit.solvers import hals as hals_mod
+
+    X = planted(seed=3, m=40, n=30, k=3)[0] + 0.05
+    W0, H0 = _start(X, 3)
+    calls = []
+    real = _extrapolation.alternating_extrapolated
+    monkeypatch.setattr(_extrapolation, "alternating_extrapolated",
+                        lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    solve = nmfkit.solvers.get_solver("hals").func
+
+    def extrapolated(**kw):
+        calls.clear()
+        res = solve(X, W0, H0, max_iter=5, tol=0, **kw)
+        return bool(calls), res
+
+    assert extrapolated()[0]
+    assert extrapolated(extrapolate=True)[0]
+    assert not extrapolated(extrapolate=False)[0]
+    assert not extrapolated(inner_repeat=False)[0]  # stays scikit-learn's cd
+    assert not extrapolated(update_H=False)[0]
+    from nmfkit._weights import make_weights
+
+    w = np.ones_like(X)
+    w[::3] = 0.5
+    _, ew = make_weights(X, w, missing="error", absent="zero", whom="test")
+    assert ew is not None and not extrapolated(weights=ew)[0]
+    if hals_mod.rows_kernel_available():
+        monkeypatch.setattr(hals_mod, "ROWS_LAYOUT_MIN", 0)
+        assert not extrapolated()[0]  # the row layout runs the plain loop
+        assert extrapolated(extrapolate=True)[0]  # (on the column layout)
+    with pytest.raises(ValueError, match="'auto'"):
+        solve(X, W0, H0, max_iter=2, extrapolate="yes")
 
 
 def test_checkpointed_and_blocked_fits_refuse_extrapolation(tmp_path):

@@ -104,3 +104,29 @@ def test_penalty_scaling_matches_sklearn_definition():
     assert p.l2_W == pytest.approx(0.5 * 0.75 * 3)
     assert p.l1_H == pytest.approx(0.2 * 0.25 * 8)
     assert p.l2_H == pytest.approx(0.2 * 0.75 * 8)
+
+
+def test_gram_form_cross_term_on_float32_factors_needs_no_float64_copies():
+    # the row layout's starting objective takes ⟨XHᵀ, W⟩ over n_samples × k float32
+    # arrays: accumulated in float64 slice by slice, not from float64 copies
+    import tracemalloc
+
+    from nmfkit.losses.beta import _vdot64, frobenius_from_grams
+
+    rng = np.random.default_rng(0)
+    a = rng.random((400_000, 10), dtype=np.float32)
+    b = rng.random((400_000, 10), dtype=np.float32)
+    want = float(np.vdot(a.astype(np.float64), b.astype(np.float64)))
+    assert _vdot64(a, b) == pytest.approx(want, rel=1e-12)
+    assert _vdot64(a[:50], b[:50], chunk=64) == pytest.approx(
+        float(np.vdot(a[:50].astype(np.float64), b[:50].astype(np.float64))), rel=1e-12)
+    G = np.eye(10)
+    tracemalloc.start()
+    try:
+        frobenius_from_grams(1e6, a, b, G, G)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # two float64 slices of 2**20 entries (16.8 MB), where float64 copies of both
+    # operands would take 4 * a.nbytes (64 MB)
+    assert peak < 2 * 8 * (1 << 20) + 1_000_000 < 4 * a.nbytes

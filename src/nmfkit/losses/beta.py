@@ -109,12 +109,30 @@ def frobenius_from_grams(
     not given. The result is clipped at zero (round-off can make it slightly
     negative near an exact fit).
     """
-    H64 = np.asarray(H, dtype=np.float64)
     if HHt is None:
+        H64 = np.asarray(H, dtype=np.float64)
         HHt = H64 @ H64.T
-    cross = float(np.vdot(np.asarray(WtX, dtype=np.float64), H64))
+    cross = _vdot64(WtX, H)
     quad = float(np.vdot(np.asarray(WtW, dtype=np.float64), np.asarray(HHt, dtype=np.float64)))
     return max(0.5 * (normX2 - 2.0 * cross + quad), 0.0)
+
+
+def _vdot64(a: Any, b: Any, chunk: int = 1 << 20) -> float:
+    """``⟨a, b⟩`` accumulated in float64 without float64 copies of whole float32 arrays.
+
+    Float32 factors of a large problem (1e6 × 50 on the row layout) are cast
+    in slices of about ``chunk`` entries along the first axis.
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.dtype == np.float64 and b.dtype == np.float64 or a.size <= chunk:
+        return float(np.vdot(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)))
+    step = max(1, chunk // max(1, a.size // max(1, a.shape[0])))
+    total = 0.0
+    for s in range(0, a.shape[0], step):
+        sl = slice(s, s + step)
+        total += float(np.vdot(a[sl].astype(np.float64), b[sl].astype(np.float64)))
+    return total
 
 
 #: Below this fraction of ½‖X‖², the Gram-form Frobenius loss is dominated by

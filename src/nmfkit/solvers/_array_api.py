@@ -334,12 +334,19 @@ def xp_loop_ops(X: Any, pen: Penalties, xp: Any):
             loss = frobenius_direct_xp(X, Wt.T, H, xp)
         return loss + penalty_value_xp(pen, Wt.T, H, xp)
 
+    def objective_xht(Wt: Any, H: Any, HXt: Any, HHt: Any) -> float:
+        # the same Gram form with the roles of W and H exchanged
+        loss = frobenius_from_grams_xp(normX2, HXt, Wt, HHt, Wt @ Wt.T, xp)
+        if gram_loss_needs_direct(loss, normX2):
+            loss = frobenius_direct_xp(X, Wt.T, H, xp)
+        return loss + penalty_value_xp(pen, Wt.T, H, xp)
+
     def point(new: Any, accepted: Any, beta: float, project: bool) -> Any:
         y = new + beta * (new - accepted)
         return xp.clip(y, min=0.0) if project else y
 
     return LoopOps(
-        products_W=_xht, products_H=_wtx, objective=objective,
+        products_W=_xht, products_H=_wtx, objective=objective, objective_xht=objective_xht,
         pgrad_sq=lambda A, B, G, l1, l2: _pg_sq(xp, A, B, G, l1, l2),
         copy=lambda a: copy_xp(xp, a), point=point, transpose=lambda a: copy_xp(xp, a.T),
     )

@@ -82,7 +82,9 @@ class LoopOps:
     """The array operations the extrapolated loop needs, for one array library.
 
     ``products_W(X, H) = H Xᵀ`` and ``products_H(X, Wᵀ) = Wᵀ X``;
-    ``objective(Wᵀ, H, WᵀX, WᵀW)`` is the penalised objective;
+    ``objective(Wᵀ, H, WᵀX, WᵀW)`` is the penalised objective, and
+    ``objective_xht(Wᵀ, H, HXᵀ, HHᵀ)`` the same from the W-update's products
+    (``⟨WᵀX, H⟩ = ⟨HXᵀ, Wᵀ⟩``);
     ``pgrad_sq(A, B, G, l1, l2)`` the squared projected-gradient norm;
     ``copy(a)`` a fresh copy; ``point(new, accepted, beta, project)`` the
     extrapolated point (a new array).
@@ -91,6 +93,7 @@ class LoopOps:
     products_W: Callable[[Any, Any], Any]
     products_H: Callable[[Any, Any], Any]
     objective: Callable[[Any, Any, Any, Any], float]
+    objective_xht: Callable[[Any, Any, Any, Any], float]
     pgrad_sq: Callable[..., float]
     copy: Callable[[Any], Any]
     point: Callable[[Any, Any, float, bool], Any]
@@ -125,8 +128,16 @@ def numpy_ops(X: Any, pen: Penalties) -> LoopOps:
         )
         return loss + pen.value(Wt.T, H_)
 
+    def objective_xht(Wt: np.ndarray, H_: np.ndarray, HXt: np.ndarray, HHt: np.ndarray) -> float:
+        # the same Gram form with the roles of W and H exchanged
+        loss = frobenius_gram_or_direct(
+            normX2, HXt, Wt, HHt, Wt @ Wt.T, lambda: frobenius_direct(X, Wt.T, H_)
+        )
+        return loss + pen.value(Wt.T, H_)
+
     return LoopOps(
         products_W=_xt_products_W, products_H=_products_H, objective=objective,
+        objective_xht=objective_xht,
         pgrad_sq=projected_gradient_sq, copy=lambda a: np.array(a, order="C"), point=numpy_point,
         transpose=lambda a: np.ascontiguousarray(a.T),
     )
@@ -177,12 +188,16 @@ def alternating_extrapolated(
                           pen.l1_H, pen.l2_H)
         return s**0.5
 
-    best = prev = ops.objective(Wt_y, H_y, ops.products_H(X, Wt_y), Wt_y @ Wt_y.T)
+    # the starting objective from H Xᵀ, which the first W-update needs anyway
+    BW, GW = ops.products_W(X, H_y), H_y @ H_y.T
+    best = prev = ops.objective_xht(Wt_y, H_y, BW, GW)
     if mon.start(best, pgrad if stop_rule == "pgrad" else None):
         return mon.result(ops.transpose(best_Wt), best_H)
     while True:
-        Wn = kernel(Wt_y, ops.products_W(X, H_y), H_y @ H_y.T, l1=pen.l1_W, l2=pen.l2_W,
-                    side="W", state=state, **kkw)
+        if BW is None:
+            BW, GW = ops.products_W(X, H_y), H_y @ H_y.T
+        Wn = kernel(Wt_y, BW, GW, l1=pen.l1_W, l2=pen.l2_W, side="W", state=state, **kkw)
+        BW = GW = None
         Wt_y = ops.point(Wn, Wt_acc, schedule.beta, True)
         WtX = ops.products_H(X, Wt_y)
         WtW = Wt_y @ Wt_y.T
