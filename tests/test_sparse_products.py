@@ -314,12 +314,16 @@ def test_sparse_fits_run_with_one_blas_thread_and_restore_it(sparse):
             assert all(t == [1] * len(before) for t in seen)
         else:
             assert all(t == before for t in seen)
-        # the switch leaves the pools alone
-        seen.clear()
-        _threads.limit_on_sparse = False
-        try:
-            nmfkit.factorize(X, 3, max_iter=2, tol=0, random_state=0,
-                             callback=lambda s: seen.append(_blas_threads()) and None)
-        finally:
-            _threads.limit_on_sparse = True
-        assert all(t == before for t in seen)
+        # the switch, the environment variable and large Grams leave the pools alone
+        for how in ("switch", "env", "gram"):
+            seen.clear()
+            with pytest.MonkeyPatch.context() as mp:
+                if how == "switch":
+                    mp.setattr(_threads, "limit_on_sparse", False)
+                elif how == "env":
+                    mp.setenv("NMFKIT_SPARSE_BLAS_LIMIT", "0")
+                else:
+                    mp.setattr(_threads, "gram_threads_min", 60 * 3**2)
+                nmfkit.factorize(X, 3, max_iter=2, tol=0, random_state=0,
+                                 callback=lambda s: seen.append(_blas_threads()) and None)
+            assert seen and all(t == before for t in seen)

@@ -274,7 +274,7 @@ def fit_factorization(
     best: FitResult | None = None
     opts = dict(solver_options or {})
     opts.update(structured_opts)
-    with blas_limit_for(X):  # sparse data: idle BLAS spinners would slow numba's products
+    with blas_limit_for(X, k):  # sparse data: idle BLAS spinners would slow numba's products
         for seed in seeds:
             if custom:
                 W0, H0 = W0c.copy(), H0c.copy()
