@@ -194,7 +194,11 @@ def test_loss_history_non_increasing(name, sparse, pen):
     assert res.n_iter == 150
     assert h[-1] < 0.5 * h[0]
     assert np.all(np.diff(h) <= 1e-12 * h[0])
-    assert set(res.extras) == {"inner_tol_W", "inner_tol_H", "inner_iter_W", "inner_iter_H"}
+    assert set(res.extras) == {"inner_tol_W", "inner_tol_H", "inner_iter_W", "inner_iter_H",
+                               "data_loss"}
+    # the loop's ½‖X − WH‖² at the returned pair (without the penalties)
+    R = X - res.W @ res.H
+    assert res.extras["data_loss"] == pytest.approx(0.5 * np.vdot(R, R), rel=1e-10)
 
 
 @pytest.mark.parametrize(

@@ -57,3 +57,41 @@ def test_inner_repeat_beats_sklearn_cd_at_equal_time():
                                max_iter=10_000, max_time=budget)
         ours.append(_beta_divergence(X, res.W, res.H, 2))
     assert np.median(ours) <= np.median(theirs)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"solver_options": {"extrapolate": False}}, {"alpha_W": 0.01, "l1_ratio": 0.5},
+     {"rows": True}, {"tol": 1e-3}],
+    ids=["extrapolated", "plain", "penalised", "rows", "tol-stop"],
+)
+def test_reconstruction_error_from_the_loops_own_loss_is_exact(sparse, kw, monkeypatch):
+    # float64 Frobenius fits take ‖X − WH‖ from the loop's last Gram-form loss
+    # (no extra product); it must be the returned pair's
+    from nmfkit.solvers import hals as hals_mod
+
+    kw = dict(kw)
+    if kw.pop("rows", False):
+        monkeypatch.setattr(hals_mod, "ROWS_LAYOUT_MIN", 0)
+    rng = np.random.default_rng(5)
+    X = rng.random((70, 6)) @ rng.random((6, 50)) * (rng.random((70, 50)) < 0.6)
+    Xin = sp.csr_matrix(X) if sparse else X
+    import nmfkit._core as core
+
+    calls = []
+    real = core.beta_divergence
+    monkeypatch.setattr(core, "beta_divergence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    res = nmfkit.factorize(Xin, 5, solver="hals", max_iter=40, random_state=0, **kw)
+    # (the extrapolated loop's objective includes the penalties: no data_loss then)
+    assert ("data_loss" in res.extras) != ("alpha_W" in kw)
+    assert len(calls) == ("alpha_W" in kw)  # no second product when the loop knows it
+    want = np.linalg.norm(X - res.W @ res.H)
+    assert res.extras["reconstruction_err"] == pytest.approx(want, rel=1e-10)
+    # float32 data keeps the entry-wise float64 computation (on the factors before
+    # their float32 canonical rescaling: float32 round-off)
+    res32 = nmfkit.factorize(Xin.astype(np.float32), 5, solver="hals", max_iter=5,
+                             random_state=0, **kw)
+    W64, H64 = res32.W.astype(np.float64), res32.H.astype(np.float64)
+    assert res32.extras["reconstruction_err"] == pytest.approx(
+        np.linalg.norm(X.astype(np.float32).astype(np.float64) - W64 @ H64), rel=1e-6)

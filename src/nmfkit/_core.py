@@ -293,7 +293,13 @@ def fit_factorization(
         assert best is not None
         res = best.replace(solver=spec.name, beta=beta)
         Wf, Hf = res.W, res.H
-        divergence = beta_divergence(X, Wf, Hf, beta, weights=ew)
+        known = res.extras.get("data_loss")
+        if beta == 2 and ew is None and known is not None and dtype == np.float64:
+            # the Frobenius loops' own ½‖X − WH‖² at the returned pair (the same
+            # Gram form, entry-wise below its cancellation floor): one product less
+            divergence = float(known)
+        else:
+            divergence = beta_divergence(X, Wf, Hf, beta, weights=ew)
     log_c = float(np.log(c))
     # reconstruction error sqrt(2 D) in the units of the original data
     rec = float(np.exp(0.5 * np.log(max(2.0 * divergence, 1e-320)) + 0.5 * beta * log_c))

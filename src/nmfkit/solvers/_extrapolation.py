@@ -191,8 +191,10 @@ def alternating_extrapolated(
     # the starting objective from H Xᵀ, which the first W-update needs anyway
     BW, GW = ops.products_W(X, H_y), H_y @ H_y.T
     best = prev = ops.objective_xht(Wt_y, H_y, BW, GW)
+    # without penalties the objective is ½‖X − WH‖² at the reported pair
+    data = (lambda: {"data_loss": best}) if not pen.any else dict
     if mon.start(best, pgrad if stop_rule == "pgrad" else None):
-        return mon.result(ops.transpose(best_Wt), best_H)
+        return mon.result(ops.transpose(best_Wt), best_H, **data())
     while True:
         if BW is None:
             BW, GW = ops.products_W(X, H_y), H_y @ H_y.T
@@ -218,4 +220,4 @@ def alternating_extrapolated(
         if mon.step(best_Wt.T, best_H, best, pgrad, check_tol=new_best):
             break
     state.setdefault("extras", {})["extrapolation_beta"] = schedule.beta
-    return mon.result(ops.transpose(best_Wt), best_H, **state["extras"])
+    return mon.result(ops.transpose(best_Wt), best_H, **data(), **state["extras"])

@@ -139,11 +139,11 @@ def alternating_frobenius(
     # the starting objective from H Xᵀ, the product the first W-update needs anyway
     # (⟨WᵀX, H⟩ = ⟨HXᵀ, Wᵀ⟩), instead of an extra WᵀX
     cache["BW"] = _xt_products_W(X, H)
-    loss0 = frobenius_gram_or_direct(
+    data = frobenius_gram_or_direct(
         normX2, cache["BW"], Wt, HHt, WtW, lambda: frobenius_direct(X, Wt.T, H)
-    ) + pen.value(Wt.T, H)
-    if mon.start(loss0, pgrad if stop_rule == "pgrad" else None):
-        return mon.result(np.ascontiguousarray(Wt.T), H)
+    )
+    if mon.start(data + pen.value(Wt.T, H), pgrad if stop_rule == "pgrad" else None):
+        return mon.result(np.ascontiguousarray(Wt.T), H, data_loss=data)
 
     while True:
         BW = fresh_BW()
@@ -153,10 +153,11 @@ def alternating_frobenius(
         if update_H:
             H = kernel(H, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
             HHt = H @ H.T
-        loss = data_loss(WtX, WtW, HHt) + pen.value(Wt.T, H)
-        if mon.step(Wt.T, H, loss, pgrad):
+        data = data_loss(WtX, WtW, HHt)
+        if mon.step(Wt.T, H, data + pen.value(Wt.T, H), pgrad):
             break
-    return mon.result(np.ascontiguousarray(Wt.T), H, **state.get("extras", {}))
+    # ½‖X − WH‖² at the returned pair, for the caller's reconstruction error
+    return mon.result(np.ascontiguousarray(Wt.T), H, data_loss=data, **state.get("extras", {}))
 
 
 def _alternating_rows(
@@ -224,8 +225,9 @@ def _alternating_rows(
     loss0 = frobenius_gram_or_direct(
         normX2, cache["BW"], W, HHt, WtW, lambda: frobenius_direct(X, W, Ht.T)
     )
+    data = loss0
     if mon.start(loss0 + pen.value(W, Ht.T), pgrad if stop_rule == "pgrad" else None):
-        return mon.result(W, np.ascontiguousarray(Ht.T))
+        return mon.result(W, np.ascontiguousarray(Ht.T), data_loss=data)
     while True:
         BW = cache.pop("BW") if "BW" in cache else xht(Ht)
         W = kernel(W, BW, HHt, l1=pen.l1_W, l2=pen.l2_W, side="W", state=state)
@@ -235,7 +237,7 @@ def _alternating_rows(
         if update_H:
             Ht = kernel(Ht, XtW, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
             HHt = Ht.T @ Ht
-        loss = data_loss(XtW, WtW, HHt) + pen.value(W, Ht.T)
-        if mon.step(W, Ht.T, loss, pgrad):
+        data = data_loss(XtW, WtW, HHt)
+        if mon.step(W, Ht.T, data + pen.value(W, Ht.T), pgrad):
             break
-    return mon.result(W, np.ascontiguousarray(Ht.T), **state.get("extras", {}))
+    return mon.result(W, np.ascontiguousarray(Ht.T), data_loss=data, **state.get("extras", {}))
