@@ -147,6 +147,37 @@ def _check_foreign_options(**options: Any) -> None:
         )
 
 
+def best_of_starts(
+    random_state: Any,
+    n_init: int,
+    start: Callable[[Any], tuple[Any, Any]],
+    solve: Callable[[Any, Any, Any], FitResult],
+    *,
+    custom: bool,
+) -> FitResult:
+    """Run ``solve(W0, H0, seed)`` from ``n_init`` starts and keep the lowest loss.
+
+    ``start(seed)`` gives the starting pair; with a custom start (``custom``)
+    there is one run. The seeds are drawn from ``random_state`` as
+    scikit-learn's ``n_init`` does (the state itself when ``n_init == 1``).
+    """
+    rng = check_random_state(random_state)
+    seeds = (
+        [random_state]
+        if n_init == 1
+        else [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n_init)]
+    )
+    best: FitResult | None = None
+    for seed in seeds:
+        res = solve(*start(seed), seed)
+        if best is None or res.loss < best.loss:
+            best = res
+        if custom:
+            break
+    assert best is not None
+    return best
+
+
 def fit_factorization(
     X: Any,
     n_components: int,
@@ -265,32 +296,24 @@ def fit_factorization(
         # so it gets the small random fill. (scikit-learn's "nndsvda" fills zeros
         # with mean(X), which can start far above ½‖X‖², e.g. 320× on digits.)
         init_name = "nndsvdar" if spec.name in ("mu", "nmfsc") else "nndsvd"
-    rng = check_random_state(random_state)
-    seeds = (
-        [random_state]
-        if n_init == 1
-        else [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n_init)]
-    )
-    best: FitResult | None = None
     opts = dict(solver_options or {})
     opts.update(structured_opts)
+
+    def start(seed: Any) -> tuple[Any, Any]:
+        if custom:
+            return W0c.copy(), H0c.copy()
+        return initialize(X, k, init_name, random_state=seed)
+
+    def solve(W0: Any, H0: Any, seed: Any) -> FitResult:
+        return spec.func(
+            X, W0, H0, beta=beta, penalties=pen, weights=ew, update_H=True,
+            max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
+            stop_rule=stop_rule, verbose=verbose, progress=progress,
+            random_state=seed, **opts,
+        )
+
     with blas_limit_for(X, k):  # sparse data: idle BLAS spinners would slow numba's products
-        for seed in seeds:
-            if custom:
-                W0, H0 = W0c.copy(), H0c.copy()
-            else:
-                W0, H0 = initialize(X, k, init_name, random_state=seed)
-            res = spec.func(
-                X, W0, H0, beta=beta, penalties=pen, weights=ew, update_H=True,
-                max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
-                stop_rule=stop_rule, verbose=verbose, progress=progress,
-                random_state=seed, **opts,
-            )
-            if best is None or res.loss < best.loss:
-                best = res
-            if custom:
-                break
-        assert best is not None
+        best = best_of_starts(random_state, n_init, start, solve, custom=custom)
         res = best.replace(solver=spec.name, beta=beta)
         Wf, Hf = res.W, res.H
         known = res.extras.get("data_loss")

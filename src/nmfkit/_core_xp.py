@@ -16,8 +16,8 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.utils import check_random_state
 
+from ._core import best_of_starts
 from .backend._xp import XpSparse, _is_cupy_sparse, _is_torch_sparse, to_float64, to_host
 from .exceptions import ComponentCollapseWarning, ConvergenceWarning, IncompatibleOptionsError
 from .init.array_api import XP_INITS, initialize_xp
@@ -186,29 +186,21 @@ def fit_factorization_xp(
             f"init={init_name!r} is not available for non-NumPy arrays; use one of "
             f"{XP_INITS}, 'custom' or 'auto'"
         )
-    rng = check_random_state(random_state)
-    seeds = (
-        [random_state]
-        if n_init == 1
-        else [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n_init)]
-    )
-    best: FitResult | None = None
-    for seed in seeds:
+
+    def start(seed: Any) -> tuple[Any, Any]:
         if custom:
-            W0, H0 = W0c, H0c
-        else:
-            W0, H0 = initialize_xp(X, k, init_name, xp, random_state=seed)
-        res = spec.func(
+            return W0c, H0c
+        return initialize_xp(X, k, init_name, xp, random_state=seed)
+
+    def solve(W0: Any, H0: Any, seed: Any) -> FitResult:
+        return spec.func(
             X, W0, H0, beta=beta, penalties=pen, weights=None, update_H=True,
             max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
             stop_rule=stop_rule, verbose=verbose, progress=progress,
             random_state=seed, **(solver_options or {}),
         )
-        if best is None or res.loss < best.loss:
-            best = res
-        if custom:
-            break
-    assert best is not None
+
+    best = best_of_starts(random_state, n_init, start, solve, custom=custom)
     res = best.replace(solver=spec.name, beta=beta)
     Wf, Hf = res.W, res.H
     divergence = beta_divergence_xp(X, Wf, Hf, beta, xp)
