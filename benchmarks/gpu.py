@@ -185,6 +185,7 @@ def launch_cost(lib: str, device: str, sizes=((2000, 20), (20000, 20), (20000, 5
 METHODS = {
     "hals": ("hals", {}),
     "hals-same": ("hals", {"launch_cost": 0.0}),
+    "hals-plain": ("hals", {"extrapolate": False}),
     "mu": ("mu", {}),
 }
 
@@ -238,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--methods", default="hals,mu",
         help="hals: the device-aware default; hals-same: the CPU path's inner sweeps "
-        "(identical work per iteration); mu",
+        "(identical work per iteration); hals-plain: without Ang-Gillis extrapolation "
+        "(the default extrapolates on GPU arrays); mu",
     )
     ap.add_argument("--threads", type=int, default=None, help="CPU BLAS threads (default all)")
     ap.add_argument("--libs", default="torch,cupy", help="GPU array libraries (cupy: CUDA only)")
