@@ -32,12 +32,23 @@ from .solvers import FitResult, auto_solver, check_solver
 __all__ = ["factorize", "fit_factorization", "canonicalize", "resolve_solver"]
 
 
-def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True):
+def _column_sq_norms(W: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """Squared L2 norms of W's columns in float64, one block of rows at a time."""
+    out = np.zeros(W.shape[1], dtype=np.float64)
+    for s in range(0, W.shape[0], block):
+        blk = W[s:s + block]
+        out += np.einsum("ij,ij->j", blk, blk, dtype=np.float64)
+    return out
+
+
+def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True, copy: bool = True):
     """Canonical form: H's rows at unit L2 norm (scale moved into W), components
     ordered by decreasing contribution ``‖W[:, j]‖·‖H[j]‖`` (the Frobenius norm of
     the rank-one term). Zero components go last and stay exactly zero.
 
-    Returns ``(W, H, order)``.
+    With ``copy=False`` W and H are reordered and scaled in their own memory
+    (one block of W's rows at a time: no second n_samples × k array); the
+    default leaves the caller's arrays alone. Returns ``(W, H, order)``.
 
     Examples
     --------
@@ -47,17 +58,23 @@ def canonicalize(W: np.ndarray, H: np.ndarray, *, rescale: bool = True):
     >>> order.tolist(), W2.tolist(), H2.tolist()
     ([1, 0], [[4.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]])
     """
-    hn = np.sqrt(np.sum(np.asarray(H, dtype=np.float64) ** 2, axis=1))
-    wn = np.sqrt(np.sum(np.asarray(W, dtype=np.float64) ** 2, axis=0))
+    hn = np.sqrt(_column_sq_norms(H.T))
+    wn = np.sqrt(_column_sq_norms(W))
     contrib = hn * wn
     order = np.lexsort((np.arange(len(contrib)), -contrib))
-    # one copy of each factor (the caller's arrays are never modified), scaled in place
     identity = not np.any(order != np.arange(len(order)))
-    W = np.array(W) if identity else W[:, order]  # fancy indexing already copies
-    H = np.array(H) if identity else H[order]
-    if rescale:
-        hn = hn[order]
-        scale = np.where(hn > 0, hn, 1.0)
+    hn = hn[order]
+    scale = np.where(hn > 0, hn, 1.0) if rescale else None
+    if copy:  # one copy of each factor, then scaled in place
+        W = np.array(W) if identity else W[:, order]  # fancy indexing already copies
+        H = np.array(H) if identity else H[order]
+    else:
+        if not identity:
+            H[...] = H[order]
+            block = 1 << 16
+            for s in range(0, W.shape[0], block):
+                W[s:s + block] = W[s:s + block, order]
+    if scale is not None:
         H /= scale[:, None].astype(H.dtype)
         W *= scale[None, :].astype(W.dtype)
     return W, H, order
@@ -298,6 +315,10 @@ def fit_factorization(
         init_name = "nndsvdar" if spec.name in ("mu", "nmfsc") else "nndsvd"
     opts = dict(solver_options or {})
     opts.update(structured_opts)
+    if spec.overwrite_input:
+        # the starts below are this call's own arrays: the solver may work in them
+        # (on the 1e6 x 1e5, k = 50 case that is 0.37 GiB less at the peak)
+        opts.setdefault("overwrite_input", True)
 
     def start(seed: Any) -> tuple[Any, Any]:
         if custom:
@@ -340,7 +361,8 @@ def fit_factorization(
             extras["loss_scale"] = float(np.exp(beta * log_c)) if beta * log_c < 700 else np.inf
     res = res.replace(extras=extras)
     if canonical:
-        Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not (pen.any or structured))
+        # the solver's arrays are this call's own: reorder and scale them in place
+        Wf, Hf, _ = canonicalize(Wf, Hf, rescale=not (pen.any or structured), copy=False)
     res = res.replace(W=Wf.astype(dtype, copy=False), H=Hf.astype(dtype, copy=False))
 
     if res.stop_reason in ("max_iter", "max_time") and tol > 0:

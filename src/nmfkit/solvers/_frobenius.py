@@ -75,6 +75,7 @@ def alternating_frobenius(
     verbose: int = 0,
     progress: bool = False,
     kernel_state: dict | None = None,
+    overwrite_input: bool = False,
 ) -> FitResult:
     if weights is not None:
         from ._weighted import weighted_alternating
@@ -91,11 +92,12 @@ def alternating_frobenius(
             X, W, H, kernel=kernel, name=name, pen=pen, update_H=update_H,
             max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
             stop_rule=stop_rule, verbose=verbose, progress=progress,
-            kernel_state=kernel_state,
+            kernel_state=kernel_state, overwrite_input=overwrite_input,
         )
     dtype = W.dtype
-    Wt = np.array(W.T, dtype=dtype, order="C")
-    H = np.array(H, dtype=dtype, order="C")
+    own = np.asarray if overwrite_input else np.array  # the caller's arrays, or copies
+    Wt = own(W.T, dtype=dtype, order="C")
+    H = own(H, dtype=dtype, order="C")
     state = dict(kernel_state or {})
     state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
     normX2 = squared_norm(X)
@@ -177,17 +179,21 @@ def _alternating_rows(
     verbose: int,
     progress: bool,
     kernel_state: dict | None,
+    overwrite_input: bool = False,
 ) -> FitResult:
     """The same loop on the row layout: W (n_samples × k) and Hᵀ (n_features × k).
 
     For kernels with ``layout = "rows"``: the Gram-form problems are
     ``min ½⟨A, A G⟩ − ⟨B, A⟩`` with A = W, B = XHᵀ (n_samples × k), and
     A = Hᵀ, B = XᵀW (n_features × k) — exactly what the sparse and dense
-    products return, so nothing is transposed or copied per iteration.
+    products return, so nothing is transposed or copied per iteration. With
+    ``overwrite_input`` the loop works in the starting W's memory (an
+    n_samples × k array less).
     """
     dtype = W.dtype
-    W = np.array(W, dtype=dtype, order="C")
-    Ht = np.array(H.T, dtype=dtype, order="C")
+    own = np.asarray if overwrite_input else np.array  # the caller's arrays, or copies
+    W = own(W, dtype=dtype, order="C")
+    Ht = own(H.T, dtype=dtype, order="C")
     state = dict(kernel_state or {})
     state.setdefault("nnz", X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1])
     normX2 = squared_norm(X)

@@ -48,6 +48,7 @@ class SolverSpec:
     description: str = ""
     weight_method: str = ""
     array_api: bool = False
+    overwrite_input: bool = False
 
     def supports_beta(self, beta: float) -> bool:
         if self.losses == ANY_BETA:
@@ -97,18 +98,22 @@ def register_solver(
     description: str = "",
     weight_method: str = "",
     array_api: bool = False,
+    overwrite_input: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a solver function under ``name``.
 
     ``weight_method`` says how the solver handles entry weights and at what
     cost (it goes into the generated compatibility table). ``array_api``:
     the solver also runs on non-NumPy arrays (PyTorch, CuPy, ...).
+    ``overwrite_input``: the solver takes ``overwrite_input=True``, which lets
+    it work in the memory of the starting W and H (the fit's entry point
+    passes it for the starts it made itself; the default copies them).
     """
 
     def deco(func: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRY[name] = SolverSpec(
             name, func, losses, sparse, weights, weight_losses, penalties, description,
-            weight_method, array_api,
+            weight_method, array_api, overwrite_input,
         )
         return func
 

@@ -69,6 +69,7 @@ def _launch_overhead(W: Any) -> float:
     weight_method="exact weighted coordinate descent on the residual; "
     "dense weights O(mnk), sparse weights O(nnz·k)",
     array_api=True,
+    overwrite_input=True,
     description="HALS / coordinate descent, Gillis–Glineur inner repetitions and "
     "Ang–Gillis extrapolation with restart (both default in memory; `extrapolate=False`)",
 )
@@ -94,6 +95,7 @@ def solve_hals(
     inner_delta: float = 0.1,
     launch_cost: float | str = "auto",
     extrapolate: bool | dict | str = "auto",
+    overwrite_input: bool = False,
 ) -> FitResult:
     """Minimise ``½‖X − WH‖²_F`` (+ penalties) by HALS.
 
@@ -140,6 +142,11 @@ def solve_hals(
         step-size state) it runs the plain updates. ``extrapolate=False``
         gives the plain updates in memory too, i.e. the iterates of those
         other loops.
+    overwrite_input : bool, default False
+        Let the plain loop work in the memory of W and H instead of copies
+        (their contents are then overwritten). :func:`nmfkit.factorize`
+        passes True for the starting arrays it made itself; on the row layout
+        that saves an n_samples × k array.
 
     Other parameters are the common solver signature (see :func:`nmfkit.factorize`).
 
@@ -264,4 +271,5 @@ def solve_hals(
         X, W, H, kernel=kernel, name="hals", penalties=penalties, update_H=update_H,
         max_iter=max_iter, tol=tol, max_time=max_time, callback=callback,
         stop_rule=stop_rule, verbose=verbose, progress=progress,
+        overwrite_input=overwrite_input,
     )
