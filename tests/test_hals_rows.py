@@ -21,10 +21,11 @@ def problem():
     return X, rng.random((90, 6)) + 0.05, rng.random((6, 70)) + 0.05
 
 
+@pytest.mark.parametrize("p", [300, 2051])  # one chunk; several, none a whole row group
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_row_sweeps_equal_column_sweeps(dtype):
+def test_row_sweeps_equal_column_sweeps(dtype, p):
     rng = np.random.default_rng(0)
-    k, p = 7, 300
+    k = 7
     A = rng.random((k, p)).astype(dtype)
     F = rng.random((k, 9))
     G = (F @ F.T).astype(dtype)
