@@ -223,3 +223,62 @@ def test_list_solvers_registry():
     assert {"mu", "hals", "anls_bpp", "active_set", "pgd", "nesterov"} <= names
     for s in nmfkit.list_solvers():
         assert {"name", "losses", "sparse", "weights", "penalties"} <= set(s)
+
+
+def _shuffled_rows(X: sp.csr_matrix, seed: int = 0) -> sp.csr_matrix:
+    """The same matrix with each row's stored entries in a random order (unsorted CSR)."""
+    rng = np.random.default_rng(seed)
+    X = X.copy()
+    for i in range(X.shape[0]):
+        lo, hi = X.indptr[i], X.indptr[i + 1]
+        perm = lo + rng.permutation(hi - lo)
+        X.indices[lo:hi], X.data[lo:hi] = X.indices[perm], X.data[perm]
+    X.has_sorted_indices = False
+    return X
+
+
+@pytest.mark.parametrize("beta_loss", ["frobenius", "kullback-leibler"])
+def test_transform_of_unsorted_and_duplicated_csr(beta_loss):
+    rng = np.random.default_rng(3)
+    X = sp.random(300, 400, density=0.05, format="csr", random_state=rng) * 5
+    model = NMF(6, beta_loss=beta_loss, solver="mu" if beta_loss != "frobenius" else "auto",
+                random_state=0, max_iter=60).fit(X)
+    ref = model.transform(X)
+    Xu = _shuffled_rows(X)
+    assert not Xu.has_sorted_indices
+    np.testing.assert_allclose(model.transform(Xu), ref, rtol=1e-10, atol=1e-12)
+    # an entry stored as two parts (3 + (−1) = 2 where X has 2): the same matrix
+    X2 = X.copy()
+    i = int(np.flatnonzero(np.diff(X2.indptr))[0])
+    p = X2.indptr[i]
+    X2.data[p] = 2.0
+    data = np.r_[X2.data[:p], 3.0, -1.0, X2.data[p + 1:]]
+    indices = np.r_[X2.indices[:p], X2.indices[p], X2.indices[p], X2.indices[p + 1:]]
+    indptr = X2.indptr.copy()
+    indptr[i + 1:] += 1
+    dup = sp.csr_matrix((data, indices, indptr), shape=X.shape)
+    assert not dup.has_canonical_format
+    np.testing.assert_allclose(model.transform(dup), model.transform(X2), rtol=1e-10, atol=1e-12)
+    neg = X.copy()
+    neg.data[0] = -1.0
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        model.transform(_shuffled_rows(neg))
+
+
+def test_frobenius_transform_does_not_copy_unsorted_csr():
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    X = sp.random(2000, 5000, density=0.02, format="csr", random_state=rng)
+    model = NMF(5, random_state=0, max_iter=20).fit(X)
+    Xu = _shuffled_rows(X)
+    model.transform(Xu)  # compile / warm up
+    x_bytes = Xu.data.nbytes + Xu.indices.nbytes
+    tracemalloc.start()
+    try:
+        model.transform(Xu)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # sorting would copy X (data and indices: 2.4 MB here); W and X Hᵀ are 80 kB each
+    assert peak < 0.5 * x_bytes, (peak, x_bytes)

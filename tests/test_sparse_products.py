@@ -210,10 +210,11 @@ def test_fallbacks(compiled, monkeypatch):
     monkeypatch.setattr(C, "min_work", 10**12)
     assert compiled.spmm(X, D) is None
     monkeypatch.setattr(C, "min_work", 0)
-    # not handled: other formats, non-canonical CSR, integer data, non-ndarray operands
+    # handled: CSR without sorted indices (test_compiled_products_take_unsorted_csr)
     Y = X.copy()
     Y.has_sorted_indices = False
-    assert compiled.spmm(Y, D) is None
+    _close(compiled.spmm(Y, D), np.asarray(X @ D), np.float64)
+    # not handled: other formats, integer data, non-ndarray operands
     assert compiled.spmm(X.tocsc(), D) is None
     assert compiled.spmm(X.astype(np.int64), D) is None
     assert compiled.spmm(X, D.astype(np.int64)) is None
@@ -327,3 +328,22 @@ def test_sparse_fits_run_with_one_blas_thread_and_restore_it(sparse):
                 nmfkit.factorize(X, 3, max_iter=2, tol=0, random_state=0,
                                  callback=lambda s: seen.append(_blas_threads()) and None)
             assert seen and all(t == before for t in seen)
+
+
+def test_compiled_products_take_unsorted_csr(monkeypatch):
+    monkeypatch.setattr(C, "min_work", 0)
+    monkeypatch.setattr(C, "min_work_partials", 0)
+    rng = np.random.default_rng(5)
+    X = sp.random(400, 300, density=0.1, format="csr", random_state=rng)
+    Xu = X.copy()
+    for i in range(X.shape[0]):  # reverse each row's entries
+        lo, hi = Xu.indptr[i], Xu.indptr[i + 1]
+        Xu.indices[lo:hi], Xu.data[lo:hi] = Xu.indices[lo:hi][::-1], Xu.data[lo:hi][::-1]
+    Xu.has_sorted_indices = False
+    D, E = rng.random((300, 7)), rng.random((400, 7))
+    if not C.available():
+        pytest.skip("numba not available")
+    out, out_t = C.spmm(Xu, D), C.spmm_t(Xu, E)
+    assert out is not None and out_t is not None  # the kernels ran, without a sorted copy
+    np.testing.assert_allclose(out, X @ D, rtol=1e-13)
+    np.testing.assert_allclose(out_t, X.T @ E, rtol=1e-13)

@@ -46,8 +46,8 @@ once per dtype combination and cached on disk. The functions here return
 * the work ``nnz·k`` is below :data:`min_work` (:data:`min_work_gather` for
   the gather; tiny problems: SciPy is as fast and no numba import or
   compilation is paid),
-* the inputs are not plain float32/float64 NumPy arrays with a canonical
-  CSR matrix, or
+* the inputs are not plain float32/float64 NumPy arrays with a CSR matrix
+  (sorted indices are not needed), or
 * numba is missing or compilation fails (remembered; not retried).
 """
 
@@ -318,8 +318,12 @@ def _active(nnz: int, k: int, threshold: int) -> dict[str, Any] | None:
 
 
 def _csr_parts(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``indptr, indices, data`` of a canonical float CSR matrix; None when not usable."""
-    if getattr(X, "format", None) != "csr" or not X.has_canonical_format:
+    """``indptr, indices, data`` of a float CSR matrix; None when not usable.
+
+    Sorted indices are not needed (a product sums a row's entries in any
+    order; stored duplicates add up, as in SciPy's products).
+    """
+    if getattr(X, "format", None) != "csr":
         return None
     data, indices, indptr = X.data, X.indices, X.indptr
     if data.dtype not in _FLOATS or indices.dtype not in _INTS or indptr.dtype not in _INTS:
