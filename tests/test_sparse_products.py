@@ -347,3 +347,99 @@ def test_compiled_products_take_unsorted_csr(monkeypatch):
     assert out is not None and out_t is not None  # the kernels ran, without a sorted copy
     np.testing.assert_allclose(out, X @ D, rtol=1e-13)
     np.testing.assert_allclose(out_t, X.T @ E, rtol=1e-13)
+
+
+def _unsorted(X, seed=0):
+    rng = np.random.default_rng(seed)
+    X = X.copy()
+    for i in range(X.shape[0]):
+        lo, hi = X.indptr[i], X.indptr[i + 1]
+        perm = lo + rng.permutation(hi - lo)
+        X.indices[lo:hi], X.data[lo:hi] = X.indices[perm], X.data[perm]
+    X.has_sorted_indices = False
+    return X
+
+
+def _with_duplicate(X, row):
+    """X with entry (row, first stored column) stored twice, as halves."""
+    p = X.indptr[row]
+    data = np.r_[X.data[:p], X.data[p] / 2, X.data[p] / 2, X.data[p + 1:]]
+    indices = np.r_[X.indices[:p], X.indices[p], X.indices[p], X.indices[p + 1:]]
+    indptr = X.indptr.copy()
+    indptr[row + 1:] += 1
+    return sp.csr_matrix((data, indices, indptr), shape=X.shape)
+
+
+def test_duplicate_free_against_brute_force(monkeypatch):
+    monkeypatch.setattr(C, "min_nnz_duplicate_check", 0)
+    if not C.available():
+        pytest.skip("numba not available")
+    rng = np.random.default_rng(6)
+    X = sp.random(50, 40, density=0.2, format="csr", random_state=rng)
+    X.indptr[10:] = X.indptr[10:]  # (rows 0-9 keep their entries)
+    for M, expected in [
+        (X, True), (_unsorted(X), True),
+        (_with_duplicate(X, 0), False), (_with_duplicate(X, 49), False),
+        (_unsorted(_with_duplicate(X, 17)), False),
+        (sp.csr_matrix((3, 4)), True),  # empty
+    ]:
+        coo = M.tocoo()
+        brute = len(set(zip(coo.row.tolist(), coo.col.tolist(), strict=True))) == M.nnz
+        assert brute == expected
+        assert C.duplicate_free(M) is expected
+
+
+def test_to_csr_keeps_unsorted_duplicate_free_matrix(monkeypatch):
+    monkeypatch.setattr(C, "min_nnz_duplicate_check", 0)
+    if not C.available():
+        pytest.skip("numba not available")
+    X = sp.random(60, 30, density=0.3, format="csr", random_state=7)
+    Xu = _unsorted(X)
+    assert backend.to_csr(Xu, sort=False) is Xu  # no copy, no sort
+    Y = backend.to_csr(Xu)  # the default sorts a copy
+    assert Y is not Xu and Y.has_canonical_format and not Xu.has_sorted_indices
+    D = _with_duplicate(Xu, 5)
+    Z = backend.to_csr(D, sort=False)  # duplicates are always summed
+    assert Z.has_canonical_format
+    np.testing.assert_allclose(Z.toarray(), X.toarray())
+    monkeypatch.setattr(C, "enabled", False)  # no compiled check: sorted as before
+    assert backend.to_csr(Xu, sort=False).has_canonical_format
+
+
+@pytest.mark.parametrize("beta_loss", ["frobenius", "kullback-leibler"])
+def test_fit_on_unsorted_csr_uses_it_in_place(beta_loss):
+    import tracemalloc
+
+    if not C.available():
+        pytest.skip("numba not available")
+    rng = np.random.default_rng(8)
+    m, n, nnz, k = 2000, 5000, 500_000, 10
+    X = sp.csr_matrix(
+        (rng.random(nnz) + 0.1, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))),
+        shape=(m, n),
+    )
+    X.sum_duplicates()
+    assert X.nnz * k >= C.min_work  # the compiled products take it
+    Xu = _unsorted(X)
+    kw = dict(beta_loss=beta_loss, init="random", random_state=0, max_iter=4, tol=0)
+    nmfkit.factorize(Xu, k, **kw)  # warm-up
+
+    def fit_peak(M):
+        tracemalloc.start()
+        try:
+            out = nmfkit.factorize(M, k, **kw)
+            return out, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    ref, peak_sorted = fit_peak(X)
+    res, peak = fit_peak(Xu)
+    x_bytes = Xu.data.nbytes + Xu.indices.nbytes
+    # the fit's own temporaries are the same; a sorted copy would add all of X
+    assert peak < peak_sorted + 0.3 * x_bytes, (peak, peak_sorted, x_bytes)
+    assert not Xu.has_sorted_indices
+    np.testing.assert_allclose(res.W, ref.W, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(res.H, ref.H, rtol=1e-8, atol=1e-12)
+    # duplicates are summed first: the same fit as on the summed matrix
+    dup = nmfkit.factorize(_with_duplicate(Xu, 3), k, **kw)
+    np.testing.assert_allclose(dup.W, ref.W, rtol=1e-8, atol=1e-12)

@@ -20,6 +20,7 @@ from ._validation import (
 )
 from ._weights import make_weights
 from .backend import work_dtype
+from .backend._sparse_compiled import products_apply
 from .backend._threads import blas_limit_for
 from .backend._xp import foreign_namespace
 from .constraints import REGULARIZATION_CONSTRAINTS
@@ -258,7 +259,13 @@ def fit_factorization(
         )
     plain = weights is None and missing == "error" and absent == "zero"
     if not validated:
-        X = check_data(X, whom, non_negative=plain, allow_nan=not plain)
+        X = check_data(X, whom, non_negative=plain, allow_nan=not plain, sort=not plain)
+        if sp.issparse(X) and not X.has_sorted_indices and not products_apply(X, k):
+            # SciPy's products are up to 2x slower on unsorted rows; the compiled
+            # kernels are not (20 Newsgroups: +-10% by rank), so only they skip the
+            # sort (55 ms and a copy of X there)
+            X = X.copy()
+            X.sort_indices()
     X, ew = make_weights(X, weights, missing=missing, absent=absent, whom=whom)
     if ew is None and not plain:
         check_non_negative(X, whom)

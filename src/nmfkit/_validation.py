@@ -81,12 +81,15 @@ def check_data(
     *,
     non_negative: bool = True,
     allow_nan: bool = False,
+    sort: bool = True,
 ) -> Any:
     """Validate a data matrix: 2-D, real, finite, non-empty, non-negative.
 
-    NumPy arrays, any scipy.sparse format (converted to CSR, never densified)
-    and pandas DataFrames are accepted. float32 stays float32; every other
-    real dtype becomes float64.
+    NumPy arrays, any scipy.sparse format (converted to CSR without
+    duplicates, never densified) and pandas DataFrames are accepted. float32
+    stays float32; every other real dtype becomes float64. ``sort=False``
+    leaves a duplicate-free CSR matrix's indices unsorted (no copy; see
+    :func:`nmfkit.backend.to_csr`).
     """
     if isinstance(X, list | tuple) and len(X) == 0:
         raise ValueError(f"{whom}: X is empty")
@@ -103,7 +106,7 @@ def check_data(
         estimator=whom,
     )
     if sp.issparse(X):
-        X = to_csr(X)
+        X = to_csr(X, sort=sort)
     if non_negative:
         check_non_negative(X, whom)
     return X

@@ -68,6 +68,8 @@ __all__ = [
     "spmm",
     "spmm_t",
     "gather",
+    "products_apply",
+    "duplicate_free",
 ]
 
 #: Module switch: False forces the SciPy/NumPy path (as does ``NMFKIT_SPARSE_COMPILED=0``).
@@ -92,6 +94,10 @@ partial_budget_bytes: int = 256 << 20
 #: 9635, 2.9e5 non-zeros, k = 20, 2 threads): 11.4 ms split in two, 3.2 ms in
 #: one chunk, SciPy 2.8 ms; at nnz·k = 3e7 the split is 2.3× faster than SciPy.
 min_work_partials: int = 1 << 24
+
+#: Smallest ``nnz`` for which :func:`duplicate_free` runs (below it SciPy's sort takes
+#: under about 2 ms).
+min_nnz_duplicate_check: int = 1 << 16
 
 #: How many non-zeros ahead the kernels prefetch the dense row they will need.
 prefetch_distance: int = 8
@@ -254,6 +260,18 @@ def _gather_kernel(indptr, indices, S, trans, Ht, zero, bounds, out, dist):  # p
                 out[p] = s
 
 
+def _duplicate_free_kernel(indptr, indices, n_cols):  # pragma: no cover - compiled
+    # one pass over the stored entries: the last row that stored each column
+    last = np.full(n_cols, -1, dtype=np.int64)
+    for i in range(indptr.size - 1):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if last[j] == i:
+                return False
+            last[j] = i
+    return True
+
+
 def _build() -> dict[str, Any]:
     global prange, _prefetch_r, _prefetch_w
     from ._numba import import_numba
@@ -278,6 +296,7 @@ def _build() -> dict[str, Any]:
         # the dot products are reductions: 'reassoc' lets LLVM vectorise them
         # (rounding-level differences only, as between any two BLAS dot products)
         "gather": numba.njit(fastmath={"reassoc"}, **opts)(_gather_kernel),
+        "duplicate_free": numba.njit(nogil=True, cache=True)(_duplicate_free_kernel),
         "threads": numba.get_num_threads,
         "errors": (numba.core.errors.NumbaError,),
     }
@@ -374,6 +393,30 @@ def _bounds(indptr: np.ndarray, n_chunks: int) -> np.ndarray:
         out.append(lo)
     out.append(m)
     return np.array(out, dtype=np.int64)
+
+
+def products_apply(X: Any, k: int) -> bool:
+    """Whether :func:`spmm`/:func:`spmm_t` take ``X`` at rank ``k`` (imports numba)."""
+    return _csr_parts(X) is not None and _active(X.nnz, k, min_work) is not None
+
+
+def duplicate_free(X: Any) -> bool | None:
+    """Whether the CSR matrix ``X`` stores each (row, column) at most once.
+
+    One pass over the stored entries with an ``n_features`` marker array, in
+    any index order (4.5 ms on 20 Newsgroups' 1.9e6 entries, against 55-60 ms
+    for SciPy's copy-and-sort). None when the compiled kernels are not there
+    or ``X`` has fewer than :data:`min_nnz_duplicate_check` entries (sorting
+    a small matrix is cheaper than importing numba).
+    """
+    if X.nnz < min_nnz_duplicate_check:
+        return None
+    parts = _csr_parts(X)
+    kern = _active(X.nnz, 1, 0) if parts is not None else None
+    if kern is None:
+        return None
+    indptr, indices, _ = parts
+    return bool(kern["duplicate_free"](indptr, indices, X.shape[1]))
 
 
 def spmm(X: Any, D: Any, order: Literal["C", "F"] = "C") -> np.ndarray | None:

@@ -107,7 +107,7 @@ def resolve_init(init: str | None, n_components: int, n_samples: int, n_features
 def _check_X(X: Any) -> Any:
     """Dense or CSR ``X`` in its working dtype; 2-D, finite and non-negative."""
     if is_sparse(X):
-        X = to_csr(X)
+        X = to_csr(X, sort=False)  # duplicates summed; unsorted indices need no copy
         values = X.data
     else:
         X = np.asarray(X)

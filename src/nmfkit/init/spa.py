@@ -98,7 +98,7 @@ def spa_select(X: Any, k: int, *, tie_tol: float = 1e-6) -> np.ndarray:
     [2, 0]
     """
     if is_sparse(X):
-        X = to_csr(X)
+        X = to_csr(X, sort=False)  # duplicates summed; unsorted indices need no copy
     else:
         X = np.asarray(X)
     if X.ndim != 2:

@@ -126,7 +126,8 @@ def _kernels():
 
 def kl_numerators_available(X: Any, W: np.ndarray, H: np.ndarray) -> bool:
     """True when the fused kernels apply (CSR X, matching float dtypes, enough work)."""
-    if not (sp.issparse(X) and X.format == "csr" and X.has_canonical_format):
+    # sorted indices are not needed; duplicates are summed at the fit's entry point
+    if not (sp.issparse(X) and X.format == "csr"):
         return False
     if not (W.dtype == H.dtype == X.dtype and W.dtype in (np.float32, np.float64)):
         return False
