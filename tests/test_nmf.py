@@ -282,3 +282,35 @@ def test_frobenius_transform_does_not_copy_unsorted_csr():
         tracemalloc.stop()
     # sorting would copy X (data and indices: 2.4 MB here); W and X Hᵀ are 80 kB each
     assert peak < 0.5 * x_bytes, (peak, x_bytes)
+
+
+def test_estimator_fit_on_unsorted_csr_does_not_copy_it():
+    import tracemalloc
+
+    from nmfkit.backend import _sparse_compiled
+
+    if not _sparse_compiled.available():
+        pytest.skip("numba not available")
+    rng = np.random.default_rng(9)
+    m, n, nnz, k = 2000, 5000, 500_000, 10
+    X = sp.csr_matrix(
+        (rng.random(nnz) + 0.1, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))),
+        shape=(m, n),
+    )
+    X.sum_duplicates()
+    Xu = _shuffled_rows(X)
+
+    def fit_peak(M):
+        tracemalloc.start()
+        try:
+            model = NMF(k, init="random", random_state=0, max_iter=3, tol=0).fit(M)
+            return model, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    fit_peak(Xu)  # warm-up
+    ref, peak_sorted = fit_peak(X)
+    model, peak = fit_peak(Xu)
+    assert peak < peak_sorted + 0.3 * (Xu.data.nbytes + Xu.indices.nbytes), (peak, peak_sorted)
+    assert not Xu.has_sorted_indices
+    np.testing.assert_allclose(model.components_, ref.components_, rtol=1e-8, atol=1e-12)

@@ -260,12 +260,12 @@ def fit_factorization(
     plain = weights is None and missing == "error" and absent == "zero"
     if not validated:
         X = check_data(X, whom, non_negative=plain, allow_nan=not plain, sort=not plain)
-        if sp.issparse(X) and not X.has_sorted_indices and not products_apply(X, k):
-            # SciPy's products are up to 2x slower on unsorted rows; the compiled
-            # kernels are not (20 Newsgroups: +-10% by rank), so only they skip the
-            # sort (55 ms and a copy of X there)
-            X = X.copy()
-            X.sort_indices()
+    if sp.issparse(X) and not X.has_sorted_indices and not products_apply(X, k):
+        # SciPy's products are up to 2x slower on unsorted rows; the compiled kernels
+        # are not (20 Newsgroups: +-10% by rank), so only they skip the sort (55 ms
+        # and a copy of X there). Duplicates were summed by the validation.
+        X = X.copy()
+        X.sort_indices()
     X, ew = make_weights(X, weights, missing=missing, absent=absent, whom=whom)
     if ew is None and not plain:
         check_non_negative(X, whom)

@@ -261,7 +261,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------- helpers
     def _validate_X(
-        self, X: Any, *, reset: bool, weights: Any = None, canonical: bool = True
+        self, X: Any, *, reset: bool, weights: Any = None, canonical: bool = True,
+        sort: bool = True,
     ) -> Any:
         plain = weights is None and self.missing == "error" and self.absent == "zero"
         X = validate_data(
@@ -275,7 +276,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if sp.issparse(X):
             from ..backend import to_csr
 
-            X = to_csr(X, canonical=canonical)
+            X = to_csr(X, canonical=canonical, sort=sort)
             if not X.has_canonical_format and X.nnz and X.data.min() < 0:
                 X = to_csr(X)  # stored duplicates may add up to a non-negative entry
         if plain:
@@ -342,7 +343,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         if needs_scaled_fit(X, checkpoint=self.checkpoint):
             return self._fit_scaled(X, W, H, weights)
-        X = self._validate_X(X, reset=True, weights=weights)
+        # plain data: an unsorted CSR matrix without duplicates is not copied (the fit
+        # sorts it only where SciPy's products would run; see fit_factorization)
+        plain = weights is None and self.missing == "error" and self.absent == "zero"
+        X = self._validate_X(X, reset=True, weights=weights, sort=not plain)
         k = self._resolve_k(X, W, H)
         res = fit_factorization(
             X, k, init=self.init, solver=self.solver, beta_loss=self.beta_loss,
