@@ -37,7 +37,12 @@ STOP_RULES = ("objective", "pgrad")
 
 @dataclass(frozen=True)
 class IterationState:
-    """What a callback receives after every iteration."""
+    """What a callback receives after every iteration.
+
+    ``W`` and ``H`` are the solver's working arrays (often views), which the
+    next iterations and the final canonical form change in place: copy them
+    to keep a snapshot.
+    """
 
     n_iter: int
     W: Any
