@@ -36,6 +36,42 @@ def rel_err(X, W, H) -> float:
     return float(np.linalg.norm(Xd - W @ H) / np.linalg.norm(Xd))
 
 
+def random_csr(m: int, n: int, nnz: int, seed: int = 0, offset: float = 0.0) -> sp.csr_matrix:
+    """A canonical CSR matrix with about ``nnz`` uniform entries (+ ``offset``) at random
+    positions (drawn directly: ``scipy.sparse.random`` needs scratch for all m·n)."""
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix(
+        (rng.random(nnz) + offset, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))),
+        shape=(m, n),
+    )
+    X.sum_duplicates()
+    return X
+
+
+def unsorted_rows(X: sp.csr_matrix, seed: int = 0) -> sp.csr_matrix:
+    """The same matrix with each row's stored entries in a random order (unsorted CSR)."""
+    rng = np.random.default_rng(seed)
+    X = X.copy()
+    for i in range(X.shape[0]):
+        lo, hi = X.indptr[i], X.indptr[i + 1]
+        perm = lo + rng.permutation(hi - lo)
+        X.indices[lo:hi], X.data[lo:hi] = X.indices[perm], X.data[perm]
+    X.has_sorted_indices = False
+    return X
+
+
+def split_entry(X: sp.csr_matrix, row: int, parts=None) -> sp.csr_matrix:
+    """X with the first stored entry of ``row`` stored as several duplicates adding up
+    to it (``parts``; default two halves): the same matrix, not in canonical form."""
+    p = X.indptr[row]
+    parts = np.asarray([X.data[p] / 2] * 2 if parts is None else parts, dtype=X.dtype)
+    data = np.r_[X.data[:p], parts, X.data[p + 1:]]
+    indices = np.r_[X.indices[:p], np.full(parts.size, X.indices[p]), X.indices[p + 1:]]
+    indptr = X.indptr.copy()
+    indptr[row + 1:] += parts.size - 1
+    return sp.csr_matrix((data, indices, indptr), shape=X.shape)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

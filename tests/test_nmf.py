@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import check_estimator
 
 import nmfkit
+from conftest import random_csr, split_entry, unsorted_rows
 from nmfkit import NMF, ConvergenceWarning
 from nmfkit.losses import beta_divergence
 
@@ -225,18 +226,6 @@ def test_list_solvers_registry():
         assert {"name", "losses", "sparse", "weights", "penalties"} <= set(s)
 
 
-def _shuffled_rows(X: sp.csr_matrix, seed: int = 0) -> sp.csr_matrix:
-    """The same matrix with each row's stored entries in a random order (unsorted CSR)."""
-    rng = np.random.default_rng(seed)
-    X = X.copy()
-    for i in range(X.shape[0]):
-        lo, hi = X.indptr[i], X.indptr[i + 1]
-        perm = lo + rng.permutation(hi - lo)
-        X.indices[lo:hi], X.data[lo:hi] = X.indices[perm], X.data[perm]
-    X.has_sorted_indices = False
-    return X
-
-
 @pytest.mark.parametrize("beta_loss", ["frobenius", "kullback-leibler"])
 def test_transform_of_unsorted_and_duplicated_csr(beta_loss):
     rng = np.random.default_rng(3)
@@ -244,25 +233,20 @@ def test_transform_of_unsorted_and_duplicated_csr(beta_loss):
     model = NMF(6, beta_loss=beta_loss, solver="mu" if beta_loss != "frobenius" else "auto",
                 random_state=0, max_iter=60).fit(X)
     ref = model.transform(X)
-    Xu = _shuffled_rows(X)
+    Xu = unsorted_rows(X)
     assert not Xu.has_sorted_indices
     np.testing.assert_allclose(model.transform(Xu), ref, rtol=1e-10, atol=1e-12)
     # an entry stored as two parts (3 + (−1) = 2 where X has 2): the same matrix
     X2 = X.copy()
     i = int(np.flatnonzero(np.diff(X2.indptr))[0])
-    p = X2.indptr[i]
-    X2.data[p] = 2.0
-    data = np.r_[X2.data[:p], 3.0, -1.0, X2.data[p + 1:]]
-    indices = np.r_[X2.indices[:p], X2.indices[p], X2.indices[p], X2.indices[p + 1:]]
-    indptr = X2.indptr.copy()
-    indptr[i + 1:] += 1
-    dup = sp.csr_matrix((data, indices, indptr), shape=X.shape)
+    X2.data[X2.indptr[i]] = 2.0
+    dup = split_entry(X2, i, [3.0, -1.0])
     assert not dup.has_canonical_format
     np.testing.assert_allclose(model.transform(dup), model.transform(X2), rtol=1e-10, atol=1e-12)
     neg = X.copy()
     neg.data[0] = -1.0
     with pytest.raises(ValueError, match="[Nn]egative"):
-        model.transform(_shuffled_rows(neg))
+        model.transform(unsorted_rows(neg))
 
 
 def test_frobenius_transform_does_not_copy_unsorted_csr():
@@ -271,7 +255,7 @@ def test_frobenius_transform_does_not_copy_unsorted_csr():
     rng = np.random.default_rng(4)
     X = sp.random(2000, 5000, density=0.02, format="csr", random_state=rng)
     model = NMF(5, random_state=0, max_iter=20).fit(X)
-    Xu = _shuffled_rows(X)
+    Xu = unsorted_rows(X)
     model.transform(Xu)  # compile / warm up
     x_bytes = Xu.data.nbytes + Xu.indices.nbytes
     tracemalloc.start()
@@ -291,14 +275,9 @@ def test_estimator_fit_on_unsorted_csr_does_not_copy_it():
 
     if not _sparse_compiled.available():
         pytest.skip("numba not available")
-    rng = np.random.default_rng(9)
-    m, n, nnz, k = 2000, 5000, 500_000, 10
-    X = sp.csr_matrix(
-        (rng.random(nnz) + 0.1, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))),
-        shape=(m, n),
-    )
-    X.sum_duplicates()
-    Xu = _shuffled_rows(X)
+    k = 10
+    X = random_csr(2000, 5000, 500_000, seed=9, offset=0.1)
+    Xu = unsorted_rows(X)
 
     def fit_peak(M):
         tracemalloc.start()

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import nmfkit
+from conftest import random_csr
 
 
 @pytest.mark.parametrize("beta_loss", ["frobenius", "kullback-leibler"])
@@ -32,12 +33,7 @@ def test_sparse_fit_memory_ceiling(beta_loss):
 
 
 def _rows_problem(m=200_000, n=2_000, nnz=400_000):
-    rng = np.random.default_rng(0)
-    X = sp.csr_matrix(
-        (rng.random(nnz), (rng.integers(0, m, nnz), rng.integers(0, n, nnz))), shape=(m, n)
-    )
-    X.sum_duplicates()
-    return X
+    return random_csr(m, n, nnz, seed=0)
 
 
 def test_row_layout_fit_holds_one_w_besides_xht(monkeypatch):

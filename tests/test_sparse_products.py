@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import nmfkit
+from conftest import random_csr, split_entry, unsorted_rows
 from nmfkit import backend
 from nmfkit.backend import _sparse_compiled as C
 
@@ -349,27 +350,6 @@ def test_compiled_products_take_unsorted_csr(monkeypatch):
     np.testing.assert_allclose(out_t, X.T @ E, rtol=1e-13)
 
 
-def _unsorted(X, seed=0):
-    rng = np.random.default_rng(seed)
-    X = X.copy()
-    for i in range(X.shape[0]):
-        lo, hi = X.indptr[i], X.indptr[i + 1]
-        perm = lo + rng.permutation(hi - lo)
-        X.indices[lo:hi], X.data[lo:hi] = X.indices[perm], X.data[perm]
-    X.has_sorted_indices = False
-    return X
-
-
-def _with_duplicate(X, row):
-    """X with entry (row, first stored column) stored twice, as halves."""
-    p = X.indptr[row]
-    data = np.r_[X.data[:p], X.data[p] / 2, X.data[p] / 2, X.data[p + 1:]]
-    indices = np.r_[X.indices[:p], X.indices[p], X.indices[p], X.indices[p + 1:]]
-    indptr = X.indptr.copy()
-    indptr[row + 1:] += 1
-    return sp.csr_matrix((data, indices, indptr), shape=X.shape)
-
-
 def test_duplicate_free_against_brute_force(monkeypatch):
     monkeypatch.setattr(C, "min_nnz_duplicate_check", 0)
     if not C.available():
@@ -378,9 +358,9 @@ def test_duplicate_free_against_brute_force(monkeypatch):
     X = sp.random(50, 40, density=0.2, format="csr", random_state=rng)
     X.indptr[10:] = X.indptr[10:]  # (rows 0-9 keep their entries)
     for M, expected in [
-        (X, True), (_unsorted(X), True),
-        (_with_duplicate(X, 0), False), (_with_duplicate(X, 49), False),
-        (_unsorted(_with_duplicate(X, 17)), False),
+        (X, True), (unsorted_rows(X), True),
+        (split_entry(X, 0), False), (split_entry(X, 49), False),
+        (unsorted_rows(split_entry(X, 17)), False),
         (sp.csr_matrix((3, 4)), True),  # empty
     ]:
         coo = M.tocoo()
@@ -394,11 +374,11 @@ def test_to_csr_keeps_unsorted_duplicate_free_matrix(monkeypatch):
     if not C.available():
         pytest.skip("numba not available")
     X = sp.random(60, 30, density=0.3, format="csr", random_state=7)
-    Xu = _unsorted(X)
+    Xu = unsorted_rows(X)
     assert backend.to_csr(Xu, sort=False) is Xu  # no copy, no sort
     Y = backend.to_csr(Xu)  # the default sorts a copy
     assert Y is not Xu and Y.has_canonical_format and not Xu.has_sorted_indices
-    D = _with_duplicate(Xu, 5)
+    D = split_entry(Xu, 5)
     Z = backend.to_csr(D, sort=False)  # duplicates are always summed
     assert Z.has_canonical_format
     np.testing.assert_allclose(Z.toarray(), X.toarray())
@@ -412,15 +392,10 @@ def test_fit_on_unsorted_csr_uses_it_in_place(beta_loss):
 
     if not C.available():
         pytest.skip("numba not available")
-    rng = np.random.default_rng(8)
-    m, n, nnz, k = 2000, 5000, 500_000, 10
-    X = sp.csr_matrix(
-        (rng.random(nnz) + 0.1, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))),
-        shape=(m, n),
-    )
-    X.sum_duplicates()
+    k = 10
+    X = random_csr(2000, 5000, 500_000, seed=8, offset=0.1)
     assert X.nnz * k >= C.min_work  # the compiled products take it
-    Xu = _unsorted(X)
+    Xu = unsorted_rows(X)
     kw = dict(beta_loss=beta_loss, init="random", random_state=0, max_iter=4, tol=0)
     nmfkit.factorize(Xu, k, **kw)  # warm-up
 
@@ -441,5 +416,5 @@ def test_fit_on_unsorted_csr_uses_it_in_place(beta_loss):
     np.testing.assert_allclose(res.W, ref.W, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(res.H, ref.H, rtol=1e-8, atol=1e-12)
     # duplicates are summed first: the same fit as on the summed matrix
-    dup = nmfkit.factorize(_with_duplicate(Xu, 3), k, **kw)
+    dup = nmfkit.factorize(split_entry(Xu, 3), k, **kw)
     np.testing.assert_allclose(dup.W, ref.W, rtol=1e-8, atol=1e-12)
