@@ -19,6 +19,31 @@ def test_sweep_hand_checked():
     np.testing.assert_allclose(A.ravel(), [1.0, 1.0], atol=1e-12)  # G⁻¹B = [1, 1]
 
 
+@pytest.mark.parametrize("l2", [0.0, 0.02])
+@pytest.mark.parametrize("k", [3, 9])  # under one group of four rows; two groups and one left
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_sweep_equals_numpy_reference(k, dtype, l2):
+    pytest.importorskip("numba")
+    from nmfkit.nnls._hals_compiled import COLUMN_BLOCK
+
+    rng = np.random.default_rng(k)
+    p = 2 * COLUMN_BLOCK + 37  # two whole column blocks and a partial one
+    F = rng.random((k, 2 * k))
+    G = (F @ F.T).astype(dtype)
+    G[1] = G[:, 1] = 0.0  # a dead component, unless l2 > 0
+    A0 = rng.random((k, p)).astype(dtype)
+    B = (G @ rng.random((k, p)) - 0.2).astype(dtype)
+    A_c, n_c = hals_sweep(A0.copy(), B, G, l1=0.01, l2=l2, max_sweeps=6, rel_tol=0.0)
+    A_r, n_r = hals_sweep(A0.copy(), B, G, l1=0.01, l2=l2, max_sweeps=6, rel_tol=0.0,
+                          compiled=False)
+    assert n_c == n_r == 6
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(A_c, A_r, rtol=tol, atol=tol)
+    if l2 == 0.0:
+        np.testing.assert_array_equal(A_c[1], A0[1])  # the dead component is left alone
+    assert (A_c >= 0).all() and not np.array_equal(A_c, A0)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
 def test_plain_hals_equals_sklearn_cd(sparse, alpha):

@@ -146,37 +146,70 @@ def compiled_sweep_rows(
                      float(rel_tol), int(n_chunks), R))
 
 
+#: Columns of A the column-layout kernel takes through a sweep together (columns are
+#: independent within a sweep, so blocking changes no iterate): the block's k rows
+#: stay in cache while its k coordinate updates run. With the residual accumulated
+#: four rows of A at a time (one load and store of it per four, not per one), on this
+#: machine per sweep: 5000 columns, k = 20, 0.67 → 0.37 ms; 10304, k = 20,
+#: 1.28 → 0.77 ms; 2429, k = 50, 1.43 → 0.91 ms (float64).
+COLUMN_BLOCK = 512
+
+
 def _build():
     from ..backend._numba import import_numba
 
     numba = import_numba()
+    BLOCK = COLUMN_BLOCK
 
     @numba.njit(cache=True, fastmath=False, nogil=True)
     def sweep(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
         k, p = A.shape
-        buf = np.empty(p, dtype=A.dtype)
+        buf = np.empty(min(BLOCK, p), dtype=A.dtype)
         first = 0.0
         done = 0
         for s in range(max_sweeps):
             change = 0.0
-            for t in range(k):
-                d = G[t, t] + l2
-                if d <= 0.0:
-                    continue
-                for j in range(p):  # rows of A are contiguous: stream them
-                    buf[j] = B[t, j] - l1 - l2 * A[t, j]
-                for r in range(k):
-                    g = G[t, r]
-                    if g != 0.0:
-                        for j in range(p):
-                            buf[j] -= g * A[r, j]
-                for j in range(p):
-                    new = A[t, j] + buf[j] / d
-                    if new < 0.0:
-                        new = 0.0
-                    diff = new - A[t, j]
-                    change += diff * diff
-                    A[t, j] = new
+            for j0 in range(0, p, BLOCK):
+                j1 = min(j0 + BLOCK, p)
+                w = j1 - j0
+                for t in range(k):
+                    d = G[t, t] + l2
+                    if d <= 0.0:
+                        continue
+                    At = A[t, j0:j1]
+                    Bt = B[t, j0:j1]
+                    for j in range(w):
+                        buf[j] = Bt[j] - l1 - l2 * At[j]
+                    # buf −= Σ_r G[t, r] A[r], four rows per pass over buf, subtracted
+                    # in the order r = 0, 1, …, so the roundings are those of one row
+                    # at a time (a zero G[t, r] subtracts an exact zero)
+                    r = 0
+                    while r + 4 <= k:
+                        g0 = G[t, r]
+                        g1 = G[t, r + 1]
+                        g2 = G[t, r + 2]
+                        g3 = G[t, r + 3]
+                        A0 = A[r, j0:j1]
+                        A1 = A[r + 1, j0:j1]
+                        A2 = A[r + 2, j0:j1]
+                        A3 = A[r + 3, j0:j1]
+                        for j in range(w):
+                            v = (buf[j] - g0 * A0[j]) - g1 * A1[j]
+                            buf[j] = (v - g2 * A2[j]) - g3 * A3[j]
+                        r += 4
+                    while r < k:
+                        g = G[t, r]
+                        Ar = A[r, j0:j1]
+                        for j in range(w):
+                            buf[j] -= g * Ar[j]
+                        r += 1
+                    for j in range(w):
+                        new = At[j] + buf[j] / d
+                        if new < 0.0:
+                            new = 0.0
+                        diff = new - At[j]
+                        change += diff * diff
+                        At[j] = new
             done += 1
             if s == 0:
                 first = change
