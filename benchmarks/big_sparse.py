@@ -28,8 +28,8 @@ matrix (seed 0), then
   compiled kernels on 1 and on all threads against SciPy (and the NumPy
   gather), float64 and float32, best of 3.
 * **profile-f64 / profile-f32** — one nmfkit run with timing wrappers around
-  the pieces of an iteration (the sparse products, the transposing copies
-  ``_frobenius`` makes of their results, the HALS sweeps); the rest of the
+  the pieces of an iteration (the sparse products, what the column layout's
+  product helpers in ``_frobenius`` add to them, the HALS sweeps); the rest of the
   iteration (Gram matrices ``HHᵀ``, ``WᵀW`` and the Gram-form objective)
   is the remainder. A sampler thread reads the resident set size every 10 ms
   and records the peak per phase (set-up, iterations, finish).
@@ -162,15 +162,15 @@ def _timing_wrappers(sampler: RssSampler, parts: dict[str, float]) -> None:
     """Wrap the pieces of a HALS iteration in ``nmfkit.solvers`` with timers (profile runs).
 
     Whichever of them the solver's layout uses are timed: the sparse products
-    (as ``_frobenius`` imported them), the helpers of the column layout that
-    transpose the products' results, and the HALS sweep kernels.
+    (as ``_frobenius`` imported them), the column layout's product helpers
+    (results in k-row layout), and the HALS sweep kernels.
     """
     import importlib
 
     targets = [
         ("nmfkit.solvers._frobenius", "spmm", "spmm X·Hᵀ"),
         ("nmfkit.solvers._frobenius", "spmm_t", "spmm_t Xᵀ·W"),
-        # column layout: product + transposing copy (np.ascontiguousarray(.T))
+        # column layout: the product in its transposed (k-row) layout
         ("nmfkit.solvers._frobenius", "_xt_products_W", "_xt_products_W"),
         ("nmfkit.solvers._frobenius", "_products_H", "_products_H"),
         ("nmfkit.solvers.hals", "hals_sweep", "HALS sweeps"),
@@ -241,12 +241,12 @@ def _worker_nmfkit(args: argparse.Namespace, dtype: Any, profile: bool) -> dict:
         n_it = len(part_snap) - 1
         avg = {key: (part_snap[-1].get(key, 0.0) - part_snap[0].get(key, 0.0)) / n_it
                for key in part_snap[-1]}
-        copies = 0.0
+        copies = 0.0  # what the column layout's helpers add (nothing but the call, now)
         for helper, inner in (("_xt_products_W", "spmm X·Hᵀ"), ("_products_H", "spmm_t Xᵀ·W")):
             if helper in avg:
                 copies += avg.pop(helper) - avg.get(inner, 0.0)
         if copies:
-            avg["transposing copies of the product results"] = copies
+            avg["column-layout product helpers beyond the products"] = copies
         avg["rest (Grams, objective, copies, Python)"] = out["s_per_iter"] - sum(avg.values())
         out["profile"] = avg
     out["peak_by_phase_mb"] = {key: v / 2**20 for key, v in sampler.peaks.items()}

@@ -150,6 +150,23 @@ def test_spmm_t_partial_sums(compiled, monkeypatch, n_chunks):
     _close(compiled.gather(E, E[:23].T, X), (E @ E[:23].T)[X.nonzero()], np.float64)
 
 
+@pytest.mark.parametrize("kernels", ["1", "0"])  # compiled kernels, SciPy
+def test_backend_products_in_transposed_layout(compiled, monkeypatch, kernels):
+    """``transposed=True``: (X D)ᵀ and (Xᵀ D)ᵀ as C-contiguous k-row arrays, on both paths."""
+    monkeypatch.setenv("NMFKIT_SPARSE_COMPILED", kernels)
+    X = _csr(41, 27, 0.3, empty_rows=[3], empty_cols=[5])
+    rng = np.random.default_rng(9)
+    H, W = rng.random((4, 27)), rng.random((41, 4))
+    a = backend.spmm(X, H.T, transposed=True)
+    b = backend.spmm_t(X, W, transposed=True)
+    assert a.shape == (4, 41) and b.shape == (4, 27)
+    assert a.flags["C_CONTIGUOUS"] and b.flags["C_CONTIGUOUS"]
+    _close(a, H @ X.toarray().T, np.float64)
+    _close(b, W.T @ X.toarray(), np.float64)
+    np.testing.assert_array_equal(a, backend.spmm(X, H.T).T)
+    np.testing.assert_array_equal(b, backend.spmm_t(X, W).T)
+
+
 def test_spmm_t_small_products_are_not_split(compiled, monkeypatch):
     """Below ``min_work_partials`` one chunk runs (no n × k partial buffers)."""
     X = _csr(50, 10, 0.5)

@@ -84,7 +84,7 @@ def matmul(A: Any, B: Any) -> Any:
     return out
 
 
-def spmm(X: Any, D: np.ndarray) -> np.ndarray:
+def spmm(X: Any, D: np.ndarray, *, transposed: bool = False) -> np.ndarray:
     """``X @ D`` for CSR ``X`` (m × n) and dense ``D`` (n × k): dense (m × k).
 
     The single entry point for sparse × dense products in the NumPy path, so
@@ -95,23 +95,39 @@ def spmm(X: Any, D: np.ndarray) -> np.ndarray:
     ``numba.get_num_threads()``, i.e. ``NUMBA_NUM_THREADS``; set
     ``NMFKIT_SPARSE_COMPILED=0`` to force SciPy); everything else goes to
     SciPy. Both give the same values to rounding.
+
+    ``transposed=True`` returns ``(X @ D)ᵀ`` (k × m) as a C-contiguous array;
+    the compiled kernel writes it in that layout directly (no transposing
+    copy), which is what the column-layout solvers store (``H Xᵀ``).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    >>> spmm(X, np.array([[1.0], [3.0]]), transposed=True).tolist()
+    [[1.0, 6.0]]
     """
-    out = _sparse_compiled.spmm(X, D)
+    out = _sparse_compiled.spmm(X, D, order="F" if transposed else "C")
     if out is not None:
-        return out
-    return np.asarray(X @ D)
+        return out.T if transposed else out
+    out = np.asarray(X @ D)
+    return np.ascontiguousarray(out.T) if transposed else out
 
 
-def spmm_t(X: Any, D: np.ndarray) -> np.ndarray:
+def spmm_t(X: Any, D: np.ndarray, *, transposed: bool = False) -> np.ndarray:
     """``Xᵀ @ D`` for CSR ``X`` (m × n) and dense ``D`` (m × k): dense (n × k).
 
     Dispatched like :func:`spmm`; the compiled kernel reads ``D`` in C or
-    Fortran order (e.g. ``Wt.T``) without copying it.
+    Fortran order (e.g. ``Wt.T``) without copying it. ``transposed=True``
+    returns ``(Xᵀ @ D)ᵀ = Dᵀ X`` (k × n), C-contiguous: a transposing copy
+    made after the kernel has freed its per-thread partial sums (writing the
+    transposed result while adding them up would hold three n × k arrays at
+    once instead of two).
     """
-    out = _sparse_compiled.spmm_t(X, D)
-    if out is not None:
-        return out
-    return np.asarray(X.T @ D)
+    out = _sparse_compiled.spmm_t(X, D, order="F" if transposed else "C")
+    if out is None:
+        out = np.asarray(X.T @ D)
+    return np.ascontiguousarray(out.T) if transposed else out
 
 
 def rmatmul_T(X: Any, W: Any) -> Any:

@@ -33,14 +33,14 @@ Kernel = Callable[..., np.ndarray]
 def _xt_products_W(X: Any, H: np.ndarray) -> np.ndarray:
     """``H Xᵀ`` of shape (k, n_samples), C order."""
     if sp.issparse(X):
-        return np.ascontiguousarray(spmm(X, H.T).T)
+        return spmm(X, H.T, transposed=True)
     return H @ X.T
 
 
 def _products_H(X: Any, Wt: np.ndarray) -> np.ndarray:
     """``Wᵀ X`` of shape (k, n_features)."""
     if sp.issparse(X):
-        return np.ascontiguousarray(spmm_t(X, Wt.T).T)
+        return spmm_t(X, Wt.T, transposed=True)
     return Wt @ X
 
 
