@@ -260,11 +260,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return self.components_.shape[0]
 
     # ------------------------------------------------------------- helpers
+    def _plain(self, weights: Any) -> bool:
+        """No weights, no missing entries: X must be finite and non-negative as given."""
+        return weights is None and self.missing == "error" and self.absent == "zero"
+
     def _validate_X(
         self, X: Any, *, reset: bool, weights: Any = None, canonical: bool = True,
         sort: bool = True,
     ) -> Any:
-        plain = weights is None and self.missing == "error" and self.absent == "zero"
+        plain = self._plain(weights)
         X = validate_data(
             self,
             X,
@@ -345,8 +349,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return self._fit_scaled(X, W, H, weights)
         # plain data: an unsorted CSR matrix without duplicates is not copied (the fit
         # sorts it only where SciPy's products would run; see fit_factorization)
-        plain = weights is None and self.missing == "error" and self.absent == "zero"
-        X = self._validate_X(X, reset=True, weights=weights, sort=not plain)
+        X = self._validate_X(X, reset=True, weights=weights, sort=not self._plain(weights))
         k = self._resolve_k(X, W, H)
         res = fit_factorization(
             X, k, init=self.init, solver=self.solver, beta_loss=self.beta_loss,
@@ -486,10 +489,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return transform_foreign(self, X, weights)
         # the Frobenius solve reads X once, in X Hᵀ: an unsorted CSR matrix is used as
         # it is (the sort would cost more than the product it speeds up)
-        once = (
-            weights is None and self.missing == "error" and self.absent == "zero"
-            and resolve_beta(self.beta_loss) == 2
-        )
+        once = self._plain(weights) and resolve_beta(self.beta_loss) == 2
         X = self._validate_X(X, reset=False, weights=weights, canonical=not once)
         X, ew = self._weights(X, weights)
         return self._solve_W(X, ew)
