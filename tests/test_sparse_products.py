@@ -435,3 +435,104 @@ def test_fit_on_unsorted_csr_uses_it_in_place(beta_loss):
     # duplicates are summed first: the same fit as on the summed matrix
     dup = nmfkit.factorize(split_entry(Xu, 3), k, **kw)
     np.testing.assert_allclose(dup.W, ref.W, rtol=1e-8, atol=1e-12)
+
+
+def _kernels_run(monkeypatch):
+    """Names of the compiled kernels that run from now on."""
+    ran = []
+    real = C._run
+
+    def spy(kern, name, *args):
+        ran.append(name)
+        return real(kern, name, *args)
+
+    monkeypatch.setattr(C, "_run", spy)
+    return ran
+
+
+@pytest.mark.parametrize("xdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("tile_cols", [1, 4, 7, 40])
+def test_column_tiled_products_equal_untiled(compiled, monkeypatch, xdtype, index, order,
+                                             tile_cols):
+    """Tiles of a few columns (and a few rows for spmm): the same sums in the same order.
+
+    Both tiled kernels add each output's terms in the order of the untiled
+    ones (spmm) or of SciPy's single-threaded loop (spmm_t), so the results
+    are bitwise equal to the untiled spmm and to spmm_t in one chunk.
+    """
+    X = _csr(83, 37, 0.3, dtype=xdtype, index=index, empty_rows=[0, 40, 41, 82],
+             empty_cols=[0, 5, 36])
+    rng = np.random.default_rng(11)
+    k = 5
+    D = rng.random((37, k)).astype(xdtype)
+    E = rng.random((83, k)).astype(xdtype)
+    monkeypatch.setattr(C, "min_work_partials", 0)
+    untiled = (compiled.spmm(X, D, order=order), compiled.spmm_t(X, E, order=order))
+    one_chunk_t = None
+    with monkeypatch.context() as mp:
+        mp.setitem(C._KERNELS, "threads", lambda: 1)
+        one_chunk_t = compiled.spmm_t(X, E)
+    ran = _kernels_run(monkeypatch)
+    monkeypatch.setattr(C, "tile_min_bytes", 0)
+    monkeypatch.setattr(C, "tile_bytes", tile_cols * k * np.dtype(xdtype).itemsize)
+    monkeypatch.setattr(C, "tile_rows", 6)
+    for threads in (1, 2, 3):  # the number of output tiles follows the threads
+        monkeypatch.setitem(C._KERNELS, "threads", lambda t=threads: t)
+        a, b = compiled.spmm(X, D, order=order), compiled.spmm_t(X, E, order=order)
+        flag = "C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"
+        assert a.flags[flag] and b.flags[flag]
+        np.testing.assert_array_equal(a, untiled[0])
+        np.testing.assert_array_equal(b, one_chunk_t)
+        _close(b, untiled[1], xdtype)
+        _close(a, np.asarray(X @ D), xdtype)
+        _close(b, np.asarray(X.T @ E), xdtype)
+    assert set(ran) == {"spmm" if tile_cols >= 37 else "spmm_tiled", "spmm_t_owned"}
+
+
+def test_column_tiled_products_transposed_operands(compiled, monkeypatch):
+    """Fortran-order and strided dense operands, and a wide D tile per thread."""
+    X = _csr(60, 50, 0.2, empty_rows=[7])
+    rng = np.random.default_rng(12)
+    D, E = rng.random((50, 4)), rng.random((60, 4))
+    monkeypatch.setattr(C, "min_work_partials", 0)
+    monkeypatch.setattr(C, "tile_min_bytes", 0)
+    monkeypatch.setattr(C, "tile_bytes", 3 * 4 * 8)
+    for Dl, El in zip(_layouts(D), _layouts(E), strict=True):
+        np.testing.assert_array_equal(compiled.spmm(X, Dl), compiled.spmm(X, D))
+        _close(compiled.spmm(X, Dl), X @ D, np.float64)
+        _close(compiled.spmm_t(X, El), X.T @ E, np.float64)
+
+
+def test_column_tiling_needs_sorted_rows(compiled, monkeypatch):
+    """Unsorted rows run the untiled kernels (tiles are found by order), still correct."""
+    rng = np.random.default_rng(13)
+    X = sp.random(70, 45, density=0.2, format="csr", random_state=rng)
+    Xu = unsorted_rows(X)
+    assert not Xu.has_sorted_indices
+    D, E = rng.random((45, 3)), rng.random((70, 3))
+    monkeypatch.setattr(C, "min_work_partials", 0)
+    monkeypatch.setattr(C, "tile_min_bytes", 0)
+    monkeypatch.setattr(C, "tile_bytes", 2 * 3 * 8)
+    ran = _kernels_run(monkeypatch)
+    _close(compiled.spmm(Xu, D), X @ D, np.float64)
+    _close(compiled.spmm_t(Xu, E), X.T @ E, np.float64)
+    assert ran == ["spmm", "spmm_t"]
+    ran.clear()
+    _close(compiled.spmm(X, D), X @ D, np.float64)
+    _close(compiled.spmm_t(X, E), X.T @ E, np.float64)
+    assert ran == ["spmm_tiled", "spmm_t_owned"]
+
+
+def test_column_tiling_threshold(compiled, monkeypatch):
+    """Operands below ``tile_min_bytes`` keep the untiled kernels."""
+    X = _csr(40, 30, 0.3)
+    rng = np.random.default_rng(14)
+    monkeypatch.setattr(C, "min_work_partials", 0)
+    monkeypatch.setattr(C, "tile_bytes", 8)
+    monkeypatch.setattr(C, "tile_min_bytes", 30 * 3 * 8 + 1)
+    ran = _kernels_run(monkeypatch)
+    compiled.spmm(X, rng.random((30, 3)))
+    compiled.spmm_t(X, rng.random((40, 3)))
+    assert ran == ["spmm", "spmm_t"]
