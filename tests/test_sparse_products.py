@@ -492,15 +492,17 @@ def test_column_tiled_products_equal_untiled(compiled, monkeypatch, xdtype, inde
 
 
 def test_column_tiled_products_transposed_operands(compiled, monkeypatch):
-    """Fortran-order and strided dense operands, and a wide D tile per thread."""
-    X = _csr(60, 50, 0.2, empty_rows=[7])
+    """Fortran-order and strided dense operands (spmm_t copies a transposed one in
+    blocks of 256 rows: 600 rows make two whole blocks and a partial one)."""
+    X = _csr(600, 50, 0.05, empty_rows=[7, 256, 599])
     rng = np.random.default_rng(12)
-    D, E = rng.random((50, 4)), rng.random((60, 4))
+    D, E = rng.random((50, 4)), rng.random((600, 4))
     monkeypatch.setattr(C, "min_work_partials", 0)
     monkeypatch.setattr(C, "tile_min_bytes", 0)
     monkeypatch.setattr(C, "tile_bytes", 3 * 4 * 8)
     for Dl, El in zip(_layouts(D), _layouts(E), strict=True):
         np.testing.assert_array_equal(compiled.spmm(X, Dl), compiled.spmm(X, D))
+        np.testing.assert_array_equal(compiled.spmm_t(X, El), compiled.spmm_t(X, E))
         _close(compiled.spmm(X, Dl), X @ D, np.float64)
         _close(compiled.spmm_t(X, El), X.T @ E, np.float64)
 

@@ -121,13 +121,16 @@ prefetch_distance: int = 8
 
 #: Column tiling (see the module docstring) starts when the randomly accessed
 #: operand (``n × k`` for :func:`spmm`, the ``n × k`` output of :func:`spmm_t`) has
-#: at least this many bytes.
-tile_min_bytes: int = 16 << 20
+#: at least this many bytes. At 20 MB (10⁵ × 50 in float32) tiling was no faster
+#: than the untiled kernels; at 40 MB (float64) it was (see :data:`tile_bytes`).
+tile_min_bytes: int = 24 << 20
 
 #: Bytes of the randomly accessed operand per column tile. On 10⁶ × 10⁵ with 5·10⁷
-#: non-zeros, k = 50, float64, 2 threads (medians of 5, alternating with the untiled
-#: kernels): spmm 1.87 → 1.21–1.33 s with 5–10 MB tiles, spmm_t 1.75 → 1.05–1.16 s
-#: with 5–7 MB; 3 MB and below lose again to the extra passes over ``X``.
+#: non-zeros, k = 50, float64, 2 threads, medians alternating with the untiled
+#: kernels: alone, spmm 2.39 → 1.61 s and spmm_t 1.91 → 1.55 s (C-ordered operand;
+#: a transposed one, 1.99 → 2.00 s); inside HALS fits, spmm 2.16 → 2.06 s and
+#: spmm_t 1.87 → 1.40–1.50 s. Tiles of 3 MB and below lose again to the extra
+#: passes over ``X``.
 tile_bytes: int = 6 << 20
 
 #: Rows :func:`spmm` takes through all tiles at a time (its per-thread accumulator
@@ -274,38 +277,41 @@ def _spmm_t_owned_kernel(indptr, indices, data, S, trans, col_bounds, out, dist)
     # pragma: no cover - compiled; needs each row's indices sorted
     k = out.shape[1]
     m = indptr.size - 1
+    block = 256  # rows of a transposed S copied at a time (contiguous reads of Sᵀ)
     for c in prange(col_bounds.size - 1):
         lo = col_bounds[c]
         hi = col_bounds[c + 1]
-        buf = np.empty(k, dtype=out.dtype)
-        for i in range(m):
-            a = indptr[i]
-            b = indptr[i + 1]
-            if a == b or indices[b - 1] < lo or indices[a] >= hi:
-                continue
-            while a < b:  # first stored column >= lo
-                mid = (a + b) >> 1
-                if indices[mid] < lo:
-                    a = mid + 1
-                else:
-                    b = mid
+        sblk = np.empty((block if trans else 1, k), dtype=out.dtype)
+        for i0 in range(0, m, block):
+            i1 = min(i0 + block, m)
             if trans:
                 for t in range(k):
-                    buf[t] = S[t, i]
-            else:
-                for t in range(k):
-                    buf[t] = S[i, t]
-            end = indptr[i + 1]
-            p = a
-            while p < end and indices[p] < hi:
-                q = p + dist
-                if q < end and indices[q] < hi:
-                    _prefetch_w(out, indices[q])
-                v = data[p]
-                row = out[indices[p]]
-                for t in range(k):
-                    row[t] += v * buf[t]
-                p += 1
+                    St = S[t]
+                    for i in range(i0, i1):
+                        sblk[i - i0, t] = St[i]
+            for i in range(i0, i1):
+                a = indptr[i]
+                b = indptr[i + 1]
+                if a == b or indices[b - 1] < lo or indices[a] >= hi:
+                    continue
+                while a < b:  # first stored column >= lo
+                    mid = (a + b) >> 1
+                    if indices[mid] < lo:
+                        a = mid + 1
+                    else:
+                        b = mid
+                s = sblk[i - i0] if trans else S[i]
+                end = indptr[i + 1]
+                p = a
+                while p < end and indices[p] < hi:
+                    q = p + dist
+                    if q < end and indices[q] < hi:
+                        _prefetch_w(out, indices[q])
+                    v = data[p]
+                    row = out[indices[p]]
+                    for t in range(k):
+                        row[t] += v * s[t]
+                    p += 1
 
 
 def _spmm_t_kernel(indptr, indices, data, S, trans, bounds, out, partial, dist):
