@@ -538,3 +538,29 @@ def test_column_tiling_threshold(compiled, monkeypatch):
     compiled.spmm(X, rng.random((30, 3)))
     compiled.spmm_t(X, rng.random((40, 3)))
     assert ran == ["spmm", "spmm_t"]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_spmm_t_work_scratch_is_reused_and_cleared(compiled, monkeypatch, order):
+    """With a ``work`` dict the scratch arrays are reused, zeroed before each call,
+    and replaced when the shape or dtype changes; results are those without it."""
+    monkeypatch.setattr(C, "min_work_partials", 0)  # per-thread partial sums even here
+    monkeypatch.setitem(C._KERNELS, "threads", lambda: 3)
+    rng = np.random.default_rng(15)
+    X = _csr(70, 40, 0.2)
+    E1, E2 = rng.random((70, 3)), rng.random((70, 5))
+    work: dict = {}
+    first = compiled.spmm_t(X, E1, order=order, work=work)
+    held = {key: a for key, a in work.items()}
+    assert "partials" in held and held["partials"].shape == (2, 40, 3)
+    assert ("sums" in held) == (order == "F")
+    again = compiled.spmm_t(X, E1, order=order, work=work)  # same scratch, cleared first
+    assert all(work[key] is a for key, a in held.items())
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(first, compiled.spmm_t(X, E1, order=order))
+    other = compiled.spmm_t(X, E2, order=order, work=work)  # another rank: new scratch
+    assert work["partials"].shape == (2, 40, 5)
+    _close(other, np.asarray(X.T @ E2), np.float64)
+    f32 = compiled.spmm_t(X.astype(np.float32), E1.astype(np.float32), order=order, work=work)
+    assert f32.dtype == np.float32 and work["partials"].dtype == np.float32
+    _close(f32, np.asarray(X.T @ E1).astype(np.float32), np.float32)

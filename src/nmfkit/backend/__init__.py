@@ -114,7 +114,9 @@ def spmm(X: Any, D: np.ndarray, *, transposed: bool = False) -> np.ndarray:
     return np.ascontiguousarray(out.T) if transposed else out
 
 
-def spmm_t(X: Any, D: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+def spmm_t(
+    X: Any, D: np.ndarray, *, transposed: bool = False, work: dict | None = None
+) -> np.ndarray:
     """``Xᵀ @ D`` for CSR ``X`` (m × n) and dense ``D`` (m × k): dense (n × k).
 
     Dispatched like :func:`spmm`; the compiled kernel reads ``D`` in C or
@@ -122,9 +124,19 @@ def spmm_t(X: Any, D: np.ndarray, *, transposed: bool = False) -> np.ndarray:
     returns ``(Xᵀ @ D)ᵀ = Dᵀ X`` (k × n), C-contiguous: a transposing copy
     made after the kernel has freed its per-thread partial sums (writing the
     transposed result while adding them up would hold three n × k arrays at
-    once instead of two).
+    once instead of two). ``work``: a dict the caller keeps between calls, in
+    which the compiled kernel's scratch arrays are reused instead of being
+    allocated (and page-faulted in) at every call.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    >>> work = {}
+    >>> spmm_t(X, np.array([[1.0], [3.0]]), transposed=True, work=work).tolist()
+    [[1.0, 6.0]]
     """
-    out = _sparse_compiled.spmm_t(X, D, order="F" if transposed else "C")
+    out = _sparse_compiled.spmm_t(X, D, order="F" if transposed else "C", work=work)
     if out is None:
         out = np.asarray(X.T @ D)
     return np.ascontiguousarray(out.T) if transposed else out

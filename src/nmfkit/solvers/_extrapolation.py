@@ -121,6 +121,10 @@ def numpy_ops(X: Any, pen: Penalties) -> LoopOps:
     from ._frobenius import _products_H, _xt_products_W, projected_gradient_sq
 
     normX2 = squared_norm(X)
+    work: dict = {}  # the sparse products' scratch, reused for as long as the loop runs
+
+    def products_H(X_: Any, Wt: np.ndarray) -> np.ndarray:
+        return _products_H(X_, Wt, work)
 
     def objective(Wt: np.ndarray, H_: np.ndarray, WtX: np.ndarray, WtW: np.ndarray) -> float:
         loss = frobenius_gram_or_direct(
@@ -136,7 +140,7 @@ def numpy_ops(X: Any, pen: Penalties) -> LoopOps:
         return loss + pen.value(Wt.T, H_)
 
     return LoopOps(
-        products_W=_xt_products_W, products_H=_products_H, objective=objective,
+        products_W=_xt_products_W, products_H=products_H, objective=objective,
         objective_xht=objective_xht,
         pgrad_sq=projected_gradient_sq, copy=lambda a: np.array(a, order="C"), point=numpy_point,
         transpose=lambda a: np.ascontiguousarray(a.T),

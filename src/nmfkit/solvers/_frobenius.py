@@ -37,10 +37,10 @@ def _xt_products_W(X: Any, H: np.ndarray) -> np.ndarray:
     return H @ X.T
 
 
-def _products_H(X: Any, Wt: np.ndarray) -> np.ndarray:
-    """``Wᵀ X`` of shape (k, n_features)."""
+def _products_H(X: Any, Wt: np.ndarray, work: dict | None = None) -> np.ndarray:
+    """``Wᵀ X`` of shape (k, n_features); ``work``: scratch kept between calls (sparse X)."""
     if sp.issparse(X):
-        return spmm_t(X, Wt.T, transposed=True)
+        return spmm_t(X, Wt.T, transposed=True, work=work)
     return Wt @ X
 
 
@@ -114,6 +114,7 @@ def alternating_frobenius(
     )
 
     cache: dict[str, np.ndarray] = {}
+    work: dict = {}  # the sparse products' scratch, reused through the loop
 
     def fresh_BW() -> np.ndarray:
         if "BW" in cache:
@@ -125,7 +126,7 @@ def alternating_frobenius(
         BW = _xt_products_W(X, H)
         cache["BW"] = BW
         WtW_ = Wt @ Wt.T
-        BH = _products_H(X, Wt)
+        BH = _products_H(X, Wt, work)
         s = projected_gradient_sq(Wt, BW, HHt_, pen.l1_W, pen.l2_W)
         if update_H:
             s += projected_gradient_sq(H, BH, WtW_, pen.l1_H, pen.l2_H)
@@ -151,7 +152,7 @@ def alternating_frobenius(
         BW = fresh_BW()
         Wt = kernel(Wt, BW, HHt, l1=pen.l1_W, l2=pen.l2_W, side="W", state=state)
         WtW = Wt @ Wt.T
-        WtX = _products_H(X, Wt)
+        WtX = _products_H(X, Wt, work)
         if update_H:
             H = kernel(H, WtX, WtW, l1=pen.l1_H, l2=pen.l2_H, side="H", state=state)
             HHt = H @ H.T
