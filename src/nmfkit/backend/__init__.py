@@ -122,11 +122,12 @@ def spmm_t(
     Dispatched like :func:`spmm`; the compiled kernel reads ``D`` in C or
     Fortran order (e.g. ``Wt.T``) without copying it. ``transposed=True``
     returns ``(Xᵀ @ D)ᵀ = Dᵀ X`` (k × n), C-contiguous: a transposing copy
-    made after the kernel has freed its per-thread partial sums (writing the
-    transposed result while adding them up would hold three n × k arrays at
-    once instead of two). ``work``: a dict the caller keeps between calls, in
-    which the compiled kernel's scratch arrays are reused instead of being
-    allocated (and page-faulted in) at every call.
+    made after the kernel has added up its per-thread partial sums (writing
+    the transposed result while adding them up would hold three n × k arrays
+    at once instead of two). ``work``: a dict the caller keeps between calls,
+    in which the compiled kernel's scratch arrays (the partial sums, the sums
+    before the transposing copy) stay allocated and are reused instead of
+    being allocated (and page-faulted in) at every call.
 
     Examples
     --------
