@@ -39,9 +39,14 @@ def _inputs_fit(A: Any, B: Any, G: Any) -> bool:
     )
 
 
-#: Rows the row-layout kernel takes through the coordinates together (8: on 1e6 × 50,
-#: three sweeps 1.17 → 1.08 s in float64 and 1.26 → 0.89 s in float32, 2 cores).
-ROW_GROUP = 8
+#: Rows the row-layout kernel takes through the coordinates together. Their
+#: dependency chains overlap, and the residual updates of one coordinate are run
+#: for the rows whose value changed, listed without a branch per row (a changed /
+#: unchanged branch is mispredicted about as often as the support is mixed). On 10⁶
+#: × 50 with 40% of the coordinates at zero, two sweeps, per row and sweep: float64
+#: 470–500 → 350–370 ns, float32 420–500 → 310–340 ns (8 rows with a branch per
+#: row → 16 listed); with 90% at zero, unchanged (260–300 ns); 2 threads.
+ROW_GROUP = 16
 
 
 def _build_rows():
@@ -65,17 +70,21 @@ def _build_rows():
         for sweep in range(max_sweeps):
             for c in numba.prange(n_chunks):
                 acc = 0.0
+                changed = np.empty(ROW_GROUP_, dtype=np.int64)
+                deltas = np.empty(ROW_GROUP_, dtype=A.dtype)
                 hi = min((c + 1) * chunk, p)
                 # rows are independent: a few of them go through the coordinates
                 # together, so the out-of-order core overlaps their dependency
-                # chains (load, divide, clip, store, residual update); each row's
-                # arithmetic is the same as one row at a time
+                # chains (load, divide, clip, store); the rows whose coordinate
+                # changed are listed, then get their residual updates. Each row's
+                # arithmetic is the same, in the same order, as one row at a time
                 for i0 in range(c * chunk, hi, ROW_GROUP_):
                     i1 = min(i0 + ROW_GROUP_, hi)
                     for t in range(k):
                         d = diag[t]
                         if d <= 0.0:
                             continue
+                        n_changed = 0
                         for i in range(i0, i1):
                             old = A[i, t]
                             new = old + (R[i, t] - l1 - l2 * old) / d
@@ -86,10 +95,15 @@ def _build_rows():
                             # residual update then runs in float32 for float32 data
                             # and follows the rounded coordinate exactly
                             delta = A[i, t] - old
-                            if delta != 0.0:
-                                acc += delta * delta
-                                for r in range(k):
-                                    R[i, r] -= delta * G[t, r]
+                            acc += delta * delta
+                            changed[n_changed] = i
+                            deltas[n_changed] = delta
+                            n_changed += delta != 0.0
+                        for j in range(n_changed):
+                            i = changed[j]
+                            delta = deltas[j]
+                            for r in range(k):
+                                R[i, r] -= delta * G[t, r]
                 parts[c] = acc
             change = parts.sum()
             done += 1
