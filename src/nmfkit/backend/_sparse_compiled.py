@@ -123,9 +123,12 @@ prefetch_distance: int = 8
 
 #: Column tiling (see the module docstring) starts when the randomly accessed
 #: operand (``n × k`` for :func:`spmm`, the ``n × k`` output of :func:`spmm_t`) has
-#: at least this many bytes. At 20 MB (10⁵ × 50 in float32) tiling was no faster
-#: than the untiled kernels; at 40 MB (float64) it was (see :data:`tile_bytes`).
-tile_min_bytes: int = 24 << 20
+#: at least this many bytes. At 20 MB (10⁵ × 50 in float32), medians of 8
+#: alternating: spmm 0.53 → 0.51 s, spmm_t 0.63 → 0.54 s (with spmm's in-place
+#: chunks; before them tiling gained nothing there); at 40 MB (float64) see
+#: :data:`tile_bytes`. 20 Newsgroups at k = 50 (14 MB in float64) stays untiled:
+#: on operands that fit the caches the tiles only add passes over ``X``.
+tile_min_bytes: int = 16 << 20
 
 #: Bytes of the randomly accessed operand per column tile. On 10⁶ × 10⁵ with 5·10⁷
 #: non-zeros, k = 50, float64, 2 threads, medians alternating with the untiled
