@@ -110,15 +110,19 @@ def _row_sweeps_reference(A, B, G, l1, l2, max_sweeps, rel_tol):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("max_sweeps", [1, 2, 4])
-def test_row_sweeps_equal_reference_bitwise(dtype, max_sweeps):
-    """Every sweep, the last one included (which updates only the residuals still to
-    be read), gives the iterates of the plain row-by-row algorithm bit for bit."""
+@pytest.mark.parametrize("p", [37, 600])
+def test_row_sweeps_equal_reference_bitwise(dtype, max_sweeps, p):
+    """Every sweep gives the iterates of the plain row-by-row algorithm bit for bit:
+    rows in groups with a short last one (37 rows, one chunk; 600 rows, two chunks
+    of 300), coordinates that change and coordinates that stay at zero side by side
+    in a group (the kernel lists the changed rows before their residual updates)."""
     rng = np.random.default_rng(3)
-    p, k = 37, 6
+    k = 6
     F = rng.random((k, 8))
     G = (F @ F.T).astype(dtype)
     G[2] = G[:, 2] = 0.0  # a dead component
     A = rng.random((p, k)).astype(dtype)
+    A[rng.random((p, k)) < 0.3] = 0.0
     B = (rng.random((p, k)) @ G - 0.2).astype(dtype)
     A_ref = A.copy()
     n_ref = _row_sweeps_reference(A_ref, B, G, 0.01, 0.02, max_sweeps, 0.0)
@@ -126,3 +130,6 @@ def test_row_sweeps_equal_reference_bitwise(dtype, max_sweeps):
     n_k = compiled_sweep_rows(A_k, B.copy(), G, 0.01, 0.02, max_sweeps, 0.0)
     assert n_k == n_ref == max_sweeps
     np.testing.assert_array_equal(A_k, A_ref)
+    # both kinds of coordinates occurred: some moved off zero or changed, some stayed at 0
+    assert 0 < np.count_nonzero(A_k == 0) < A_k.size - p  # column 2 (dead) is untouched
+    assert np.count_nonzero(A_k != A) > p
