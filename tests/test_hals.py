@@ -44,6 +44,78 @@ def test_compiled_sweep_equals_numpy_reference(k, dtype, l2):
     assert (A_c >= 0).all() and not np.array_equal(A_c, A0)
 
 
+_THREADED_SWEEPS = """
+import numba, numpy as np
+from nmfkit.nnls import _hals_compiled as hc
+numba.set_num_threads(2)
+rng = np.random.default_rng(4)
+k, p = 7, 3 * hc.COLUMN_BLOCK + 37
+F = rng.random((k, 2 * k)); G = F @ F.T
+A0 = rng.random((k, p)); B = G @ rng.random((k, p)) - 0.2
+out = []
+for name in ("sweep", "sweep_threads"):
+    A = A0.copy()
+    n = hc._kernel(name)(A, B, G, 0.01, 0.0, 50, 0.05)
+    out.append((A, n))
+(a, n), (b, m) = out
+print(int(np.array_equal(a, b)), n, m)
+"""
+
+
+def test_threaded_column_sweeps_equal_serial_ones():
+    """Blocks of columns on two numba threads: the same iterates and the same
+    number of sweeps (the stopping rule sums the blocks' changes in order)."""
+    pytest.importorskip("numba")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", _THREADED_SWEEPS], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "1" and out[1] == out[2] and 1 < int(out[1]) < 50
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_column_sweeps_use_threads_only_while_blas_is_held(sparse, monkeypatch):
+    """Sparse fits hold BLAS to one thread, and only then do the column-layout
+    sweeps run on numba's threads (beside BLAS's idle spinners they were slower)."""
+    numba = pytest.importorskip("numba")
+    from threadpoolctl import threadpool_info
+
+    from nmfkit.nnls import _hals_compiled as hc
+
+    if not any(d["user_api"] == "blas" for d in threadpool_info()):
+        pytest.skip("no BLAS library that threadpoolctl controls")
+    calls = {"sweep": 0, "sweep_threads": 0}
+
+    def spy(name):
+        kern = hc._kernel(name)
+
+        def run(*args):
+            calls[name] += 1
+            return kern(*args)
+
+        return run
+
+    spies = {name: spy(name) for name in calls}
+    monkeypatch.setattr(hc, "_BUILT", {**hc._BUILT, **spies})
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    rng = np.random.default_rng(0)
+    n = 2 * hc.COLUMN_BLOCK + 5  # W's sweeps: enough columns for two blocks; H's: 40
+    X = rng.random((n, 40)) * (rng.random((n, 40)) < 0.3)
+    fits = [nmfkit.factorize(sp.csr_matrix(X) if sparse else X, 3, max_iter=3, tol=0,
+                             random_state=0, solver="hals")]
+    assert calls["sweep"] > 0  # H's 40 columns make one block: never threaded
+    assert (calls["sweep_threads"] > 0) == sparse
+    if sparse:  # the threaded sweeps gave what the serial ones give
+        monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+        fits.append(nmfkit.factorize(sp.csr_matrix(X), 3, max_iter=3, tol=0, random_state=0,
+                                     solver="hals"))
+        np.testing.assert_array_equal(fits[0].W, fits[1].W)
+        np.testing.assert_array_equal(fits[0].H, fits[1].H)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
 def test_plain_hals_equals_sklearn_cd(sparse, alpha):

@@ -21,18 +21,27 @@ iteration with two BLAS threads, 6.1 s with one). Dense fits keep every BLAS thr
 products are BLAS calls themselves. Set :data:`limit_on_sparse` to False, or
 the environment variable ``NMFKIT_SPARSE_BLAS_LIMIT`` to ``0`` (read at every
 fit), to keep the pools as they are.
+
+While the limit holds (:func:`blas_held`), the column-layout HALS sweeps run
+their blocks of columns on numba's threads too: with no BLAS spinners to
+share the cores with, HALS iterations on 2 cores (medians of 4 fits, run in
+turn) went on 20 Newsgroups from 24.9 to 21.4 ms (k = 10) and 37.7 to 31.3 ms
+(k = 20), on BBC (k = 20) from 8.3 to 7.1 ms. Beside a spinning BLAS pool
+(dense fits) the same threaded sweeps were slower: CBCL k = 50 9.9 → 18.0 ms,
+digits k = 20 1.0 → 7.3 ms per iteration.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import scipy.sparse as sp
 
-__all__ = ["limit_on_sparse", "gram_threads_min", "blas_limit_for"]
+__all__ = ["limit_on_sparse", "gram_threads_min", "blas_limit_for", "blas_held"]
 
 #: Module switch: False leaves the BLAS pools alone during sparse fits.
 limit_on_sparse: bool = True
@@ -42,6 +51,23 @@ limit_on_sparse: bool = True
 gram_threads_min: float = 5e8
 
 _CONTROLLER: Any = None
+
+#: True inside :func:`blas_limit_for` while it holds BLAS to one thread.
+_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar("nmfkit_blas_held", default=False)
+
+
+def blas_held() -> bool:
+    """True while :func:`blas_limit_for` holds the BLAS pools to one thread.
+
+    Compiled kernels that would share the cores with idle BLAS spinners use
+    numba's threads only then.
+
+    Examples
+    --------
+    >>> blas_held()
+    False
+    """
+    return _HELD.get()
 
 
 def _controller() -> Any:
@@ -81,4 +107,8 @@ def blas_limit_for(X: Any, n_components: int) -> Iterator[None]:
         yield
         return
     with _controller().limit(limits=1, user_api="blas"):
-        yield
+        token = _HELD.set(True)
+        try:
+            yield
+        finally:
+            _HELD.reset(token)

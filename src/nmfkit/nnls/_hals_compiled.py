@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backend._threads import blas_held
+
 __all__ = ["compiled_sweep", "compiled_sweep_rows", "rows_available"]
 
 #: name → compiled kernel, or None when building it failed (numba missing or broken;
@@ -21,10 +23,14 @@ _BUILT: dict[str, Any] = {}
 
 
 def _kernel(name: str) -> Any:
-    """The kernel ``name`` ("sweep" or "rows"), built on first use; None if it cannot be."""
+    """The kernel ``name`` ("sweep", "sweep_threads" or "rows"), built on first use;
+    None if it cannot be."""
     if name not in _BUILT:
         try:
-            _BUILT[name] = _build() if name == "sweep" else _build_rows()
+            if name == "rows":
+                _BUILT[name] = _build_rows()
+            else:
+                _BUILT[name] = _build(parallel=name == "sweep_threads")
         except Exception:  # numba missing or broken: the NumPy path
             _BUILT[name] = None
     return _BUILT[name]
@@ -177,61 +183,77 @@ def _subtract_product(R: np.ndarray, A: np.ndarray, G: np.ndarray) -> None:
 COLUMN_BLOCK = 512
 
 
-def _build():
+def _build(parallel: bool = False):
     from ..backend._numba import import_numba
 
     numba = import_numba()
     BLOCK = COLUMN_BLOCK
 
-    @numba.njit(cache=True, fastmath=False, nogil=True)
-    def sweep(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
+    @numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
+    def block_sweep(A, B, G, l1, l2, j0, j1, buf):  # pragma: no cover - compiled
+        # one sweep over columns j0:j1 of A; returns the block's squared change
+        k = A.shape[0]
+        w = j1 - j0
+        change = 0.0
+        for t in range(k):
+            d = G[t, t] + l2
+            if d <= 0.0:
+                continue
+            At = A[t, j0:j1]
+            Bt = B[t, j0:j1]
+            for j in range(w):
+                buf[j] = Bt[j] - l1 - l2 * At[j]
+            # buf −= Σ_r G[t, r] A[r], four rows per pass over buf, subtracted
+            # in the order r = 0, 1, …, so the roundings are those of one row
+            # at a time (a zero G[t, r] subtracts an exact zero)
+            r = 0
+            while r + 4 <= k:
+                g0 = G[t, r]
+                g1 = G[t, r + 1]
+                g2 = G[t, r + 2]
+                g3 = G[t, r + 3]
+                A0 = A[r, j0:j1]
+                A1 = A[r + 1, j0:j1]
+                A2 = A[r + 2, j0:j1]
+                A3 = A[r + 3, j0:j1]
+                for j in range(w):
+                    v = (buf[j] - g0 * A0[j]) - g1 * A1[j]
+                    buf[j] = (v - g2 * A2[j]) - g3 * A3[j]
+                r += 4
+            while r < k:
+                g = G[t, r]
+                Ar = A[r, j0:j1]
+                for j in range(w):
+                    buf[j] -= g * Ar[j]
+                r += 1
+            for j in range(w):
+                new = At[j] + buf[j] / d
+                if new < 0.0:
+                    new = 0.0
+                diff = new - At[j]
+                change += diff * diff
+                At[j] = new
+        return change
+
+    @numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
+    def sweeps(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
+        # the blocks are independent within a sweep, and each block's change is
+        # summed on its own, then the blocks' in order: serial and parallel runs
+        # give the same iterates, changes and stopping decisions
         k, p = A.shape
-        buf = np.empty(min(BLOCK, p), dtype=A.dtype)
+        n_blocks = (p + BLOCK - 1) // BLOCK
+        parts = np.zeros(n_blocks, dtype=np.float64)
         first = 0.0
         done = 0
         for s in range(max_sweeps):
-            change = 0.0
-            for j0 in range(0, p, BLOCK):
+            for b in numba.prange(n_blocks):
+                j0 = b * BLOCK
                 j1 = min(j0 + BLOCK, p)
-                w = j1 - j0
-                for t in range(k):
-                    d = G[t, t] + l2
-                    if d <= 0.0:
-                        continue
-                    At = A[t, j0:j1]
-                    Bt = B[t, j0:j1]
-                    for j in range(w):
-                        buf[j] = Bt[j] - l1 - l2 * At[j]
-                    # buf −= Σ_r G[t, r] A[r], four rows per pass over buf, subtracted
-                    # in the order r = 0, 1, …, so the roundings are those of one row
-                    # at a time (a zero G[t, r] subtracts an exact zero)
-                    r = 0
-                    while r + 4 <= k:
-                        g0 = G[t, r]
-                        g1 = G[t, r + 1]
-                        g2 = G[t, r + 2]
-                        g3 = G[t, r + 3]
-                        A0 = A[r, j0:j1]
-                        A1 = A[r + 1, j0:j1]
-                        A2 = A[r + 2, j0:j1]
-                        A3 = A[r + 3, j0:j1]
-                        for j in range(w):
-                            v = (buf[j] - g0 * A0[j]) - g1 * A1[j]
-                            buf[j] = (v - g2 * A2[j]) - g3 * A3[j]
-                        r += 4
-                    while r < k:
-                        g = G[t, r]
-                        Ar = A[r, j0:j1]
-                        for j in range(w):
-                            buf[j] -= g * Ar[j]
-                        r += 1
-                    for j in range(w):
-                        new = At[j] + buf[j] / d
-                        if new < 0.0:
-                            new = 0.0
-                        diff = new - At[j]
-                        change += diff * diff
-                        At[j] = new
+                buf = np.empty(j1 - j0, dtype=A.dtype)
+                parts[b] = block_sweep(A, B, G, l1, l2, j0, j1, buf)
+            change = 0.0
+            for b in range(n_blocks):
+                change += parts[b]
             done += 1
             if s == 0:
                 first = change
@@ -241,6 +263,17 @@ def _build():
                 break
         return done
 
+    if parallel:
+        @numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
+        def sweep_threads(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover
+            return sweeps(A, B, G, l1, l2, max_sweeps, rel_tol)
+
+        return sweep_threads
+
+    @numba.njit(cache=True, fastmath=False, nogil=True)
+    def sweep(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
+        return sweeps(A, B, G, l1, l2, max_sweeps, rel_tol)
+
     return sweep
 
 
@@ -248,8 +281,21 @@ def compiled_sweep(
     A: np.ndarray, B: np.ndarray, G: np.ndarray, l1: float, l2: float, max_sweeps: int,
     rel_tol: float,
 ) -> int | None:
-    """Run the compiled sweep in place; None when numba is unavailable or inputs don't fit."""
-    kern = _kernel("sweep") if _inputs_fit(A, B, G) else None
+    """Run the compiled sweep in place; None when numba is unavailable or inputs don't fit.
+
+    The blocks of :data:`COLUMN_BLOCK` columns run on numba's threads when
+    there are two or more of them and BLAS is held to one thread
+    (:func:`nmfkit.backend._threads.blas_held`: sparse fits); the results are
+    the same either way.
+    """
+    if not _inputs_fit(A, B, G):
+        return None
+    kern = _kernel("sweep")
+    if kern is not None and A.shape[1] >= 2 * COLUMN_BLOCK and blas_held():
+        import numba
+
+        if numba.get_num_threads() > 1:
+            kern = _kernel("sweep_threads") or kern
     if kern is None:
         return None
     return int(kern(A, B, np.ascontiguousarray(G), float(l1), float(l2), int(max_sweeps),
