@@ -127,8 +127,8 @@ class NmfkitMethod(Method):
 
     def warmup(self, dtype, sparse: bool, loss: str, k: int) -> None:
         """The tiny warm-up run, with nmfkit's size thresholds lifted so that its
-        compiled kernels (sparse products, fused KL, row-layout HALS, the duplicate
-        check of unsorted CSR input) are loaded
+        compiled kernels (sparse products, fused KL, row-layout HALS, the threaded
+        column sweeps, the duplicate check of unsorted CSR input) are loaded
         from numba's cache or compiled here, not inside the timed run."""
         from nmfkit.backend import _sparse_compiled
         from nmfkit.solvers import _mu_compiled
@@ -146,6 +146,13 @@ class NmfkitMethod(Method):
             super().warmup(dtype, sparse, loss, k)
             hals_mod.ROWS_LAYOUT_MIN = 0
             super().warmup(dtype, sparse, loss, k)
+            if sparse:  # the threaded column sweeps (sparse fits, two blocks or more)
+                from nmfkit.nnls import _hals_compiled
+
+                kern = _hals_compiled._kernel("sweep_threads")
+                if kern is not None:
+                    a = np.ones((2, 3), dtype=dtype)
+                    kern(a, a.copy(), np.eye(2, dtype=dtype), 0.0, 0.0, 1, 0.0)
             if sparse:  # the duplicate check that unsorted input (20 Newsgroups) runs
                 X = sp.random(20, 30, density=0.3, format="csr", random_state=0, dtype=dtype)
                 X.indices[X.indptr[1]:X.indptr[2]] = X.indices[X.indptr[1]:X.indptr[2]][::-1]

@@ -183,98 +183,110 @@ def _subtract_product(R: np.ndarray, A: np.ndarray, G: np.ndarray) -> None:
 COLUMN_BLOCK = 512
 
 
+# The column-layout kernel is written as module-level functions and compiled in
+# _build, which first binds the helpers' compiled versions to the globals the
+# callers name (numba caches a function that calls a global dispatcher, but not
+# one whose closure holds it: that closure hashes differently in every process).
+prange = range
+_block_sweep_jit: Any = None
+_sweeps_jit: Any = None
+
+
+def _column_block_sweep(A, B, G, l1, l2, j0, j1, buf):  # pragma: no cover - compiled
+    # one sweep over columns j0:j1 of A; returns the block's squared change
+    k = A.shape[0]
+    w = j1 - j0
+    change = 0.0
+    for t in range(k):
+        d = G[t, t] + l2
+        if d <= 0.0:
+            continue
+        At = A[t, j0:j1]
+        Bt = B[t, j0:j1]
+        for j in range(w):
+            buf[j] = Bt[j] - l1 - l2 * At[j]
+        # buf −= Σ_r G[t, r] A[r], four rows per pass over buf, subtracted
+        # in the order r = 0, 1, …, so the roundings are those of one row
+        # at a time (a zero G[t, r] subtracts an exact zero)
+        r = 0
+        while r + 4 <= k:
+            g0 = G[t, r]
+            g1 = G[t, r + 1]
+            g2 = G[t, r + 2]
+            g3 = G[t, r + 3]
+            A0 = A[r, j0:j1]
+            A1 = A[r + 1, j0:j1]
+            A2 = A[r + 2, j0:j1]
+            A3 = A[r + 3, j0:j1]
+            for j in range(w):
+                v = (buf[j] - g0 * A0[j]) - g1 * A1[j]
+                buf[j] = (v - g2 * A2[j]) - g3 * A3[j]
+            r += 4
+        while r < k:
+            g = G[t, r]
+            Ar = A[r, j0:j1]
+            for j in range(w):
+                buf[j] -= g * Ar[j]
+            r += 1
+        for j in range(w):
+            new = At[j] + buf[j] / d
+            if new < 0.0:
+                new = 0.0
+            diff = new - At[j]
+            change += diff * diff
+            At[j] = new
+    return change
+
+
+def _column_sweeps(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
+    # the blocks are independent within a sweep, and each block's change is
+    # summed on its own, then the blocks' in order: serial and parallel runs
+    # give the same iterates, changes and stopping decisions
+    k, p = A.shape
+    n_blocks = (p + COLUMN_BLOCK - 1) // COLUMN_BLOCK
+    parts = np.zeros(n_blocks, dtype=np.float64)
+    first = 0.0
+    done = 0
+    for s in range(max_sweeps):
+        for b in prange(n_blocks):
+            j0 = b * COLUMN_BLOCK
+            j1 = min(j0 + COLUMN_BLOCK, p)
+            buf = np.empty(j1 - j0, dtype=A.dtype)
+            parts[b] = _block_sweep_jit(A, B, G, l1, l2, j0, j1, buf)
+        change = 0.0
+        for b in range(n_blocks):
+            change += parts[b]
+        done += 1
+        if s == 0:
+            first = change
+            if first == 0.0:
+                break
+        elif change <= rel_tol * rel_tol * first:
+            break
+    return done
+
+
+def _column_sweep(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
+    return _sweeps_jit(A, B, G, l1, l2, max_sweeps, rel_tol)
+
+
+def _column_sweep_threads(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover
+    return _sweeps_jit(A, B, G, l1, l2, max_sweeps, rel_tol)
+
+
 def _build(parallel: bool = False):
+    global prange, _block_sweep_jit, _sweeps_jit
     from ..backend._numba import import_numba
 
     numba = import_numba()
-    BLOCK = COLUMN_BLOCK
-
-    @numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
-    def block_sweep(A, B, G, l1, l2, j0, j1, buf):  # pragma: no cover - compiled
-        # one sweep over columns j0:j1 of A; returns the block's squared change
-        k = A.shape[0]
-        w = j1 - j0
-        change = 0.0
-        for t in range(k):
-            d = G[t, t] + l2
-            if d <= 0.0:
-                continue
-            At = A[t, j0:j1]
-            Bt = B[t, j0:j1]
-            for j in range(w):
-                buf[j] = Bt[j] - l1 - l2 * At[j]
-            # buf −= Σ_r G[t, r] A[r], four rows per pass over buf, subtracted
-            # in the order r = 0, 1, …, so the roundings are those of one row
-            # at a time (a zero G[t, r] subtracts an exact zero)
-            r = 0
-            while r + 4 <= k:
-                g0 = G[t, r]
-                g1 = G[t, r + 1]
-                g2 = G[t, r + 2]
-                g3 = G[t, r + 3]
-                A0 = A[r, j0:j1]
-                A1 = A[r + 1, j0:j1]
-                A2 = A[r + 2, j0:j1]
-                A3 = A[r + 3, j0:j1]
-                for j in range(w):
-                    v = (buf[j] - g0 * A0[j]) - g1 * A1[j]
-                    buf[j] = (v - g2 * A2[j]) - g3 * A3[j]
-                r += 4
-            while r < k:
-                g = G[t, r]
-                Ar = A[r, j0:j1]
-                for j in range(w):
-                    buf[j] -= g * Ar[j]
-                r += 1
-            for j in range(w):
-                new = At[j] + buf[j] / d
-                if new < 0.0:
-                    new = 0.0
-                diff = new - At[j]
-                change += diff * diff
-                At[j] = new
-        return change
-
-    @numba.njit(cache=True, fastmath=False, nogil=True, inline="always")
-    def sweeps(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
-        # the blocks are independent within a sweep, and each block's change is
-        # summed on its own, then the blocks' in order: serial and parallel runs
-        # give the same iterates, changes and stopping decisions
-        k, p = A.shape
-        n_blocks = (p + BLOCK - 1) // BLOCK
-        parts = np.zeros(n_blocks, dtype=np.float64)
-        first = 0.0
-        done = 0
-        for s in range(max_sweeps):
-            for b in numba.prange(n_blocks):
-                j0 = b * BLOCK
-                j1 = min(j0 + BLOCK, p)
-                buf = np.empty(j1 - j0, dtype=A.dtype)
-                parts[b] = block_sweep(A, B, G, l1, l2, j0, j1, buf)
-            change = 0.0
-            for b in range(n_blocks):
-                change += parts[b]
-            done += 1
-            if s == 0:
-                first = change
-                if first == 0.0:
-                    break
-            elif change <= rel_tol * rel_tol * first:
-                break
-        return done
-
+    prange = numba.prange
+    opts = dict(cache=True, fastmath=False, nogil=True)
+    if _sweeps_jit is None:
+        _block_sweep_jit = numba.njit(inline="always", **opts)(_column_block_sweep)
+        _sweeps_jit = numba.njit(inline="always", **opts)(_column_sweeps)
     if parallel:
-        @numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
-        def sweep_threads(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover
-            return sweeps(A, B, G, l1, l2, max_sweeps, rel_tol)
-
-        return sweep_threads
-
-    @numba.njit(cache=True, fastmath=False, nogil=True)
-    def sweep(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - compiled
-        return sweeps(A, B, G, l1, l2, max_sweeps, rel_tol)
-
-    return sweep
+        return numba.njit(parallel=True, **opts)(_column_sweep_threads)
+    return numba.njit(**opts)(_column_sweep)
 
 
 def compiled_sweep(
