@@ -59,6 +59,7 @@ def _build_rows():
     from ..backend._numba import import_numba
 
     numba = import_numba()
+    _bind_helpers(numba)
     ROW_GROUP_ = ROW_GROUP
 
     @numba.njit(cache=True, nogil=True, parallel=True)
@@ -111,13 +112,9 @@ def _build_rows():
                             for r in range(k):
                                 R[i, r] -= delta * G[t, r]
                 parts[c] = acc
-            change = parts.sum()
             done += 1
-            if sweep == 0:
-                first = change
-                if first == 0.0:
-                    break
-            elif change <= rel_tol * rel_tol * first:
+            stop, first = _inner_stop_jit(sweep == 0, parts.sum(), first, rel_tol)
+            if stop:
                 break
         return done
 
@@ -190,6 +187,7 @@ COLUMN_BLOCK = 512
 prange = range
 _block_sweep_jit: Any = None
 _sweeps_jit: Any = None
+_inner_stop_jit: Any = None  # nnls.hals.inner_stop, compiled (both layouts use it)
 
 
 def _column_block_sweep(A, B, G, l1, l2, j0, j1, buf):  # pragma: no cover - compiled
@@ -257,11 +255,8 @@ def _column_sweeps(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no cover - 
         for b in range(n_blocks):
             change += parts[b]
         done += 1
-        if s == 0:
-            first = change
-            if first == 0.0:
-                break
-        elif change <= rel_tol * rel_tol * first:
+        stop, first = _inner_stop_jit(s == 0, change, first, rel_tol)
+        if stop:
             break
     return done
 
@@ -274,16 +269,26 @@ def _column_sweep_threads(A, B, G, l1, l2, max_sweeps, rel_tol):  # pragma: no c
     return _sweeps_jit(A, B, G, l1, l2, max_sweeps, rel_tol)
 
 
+def _bind_helpers(numba: Any) -> None:
+    """Compile-bind the helpers the kernels call by global name (once)."""
+    global prange, _block_sweep_jit, _sweeps_jit, _inner_stop_jit
+    if _inner_stop_jit is not None:
+        return
+    from .hals import inner_stop
+
+    prange = numba.prange
+    opts = dict(cache=True, fastmath=False, nogil=True, inline="always")
+    _inner_stop_jit = numba.njit(**opts)(inner_stop)
+    _block_sweep_jit = numba.njit(**opts)(_column_block_sweep)
+    _sweeps_jit = numba.njit(**opts)(_column_sweeps)
+
+
 def _build(parallel: bool = False):
-    global prange, _block_sweep_jit, _sweeps_jit
     from ..backend._numba import import_numba
 
     numba = import_numba()
-    prange = numba.prange
+    _bind_helpers(numba)
     opts = dict(cache=True, fastmath=False, nogil=True)
-    if _sweeps_jit is None:
-        _block_sweep_jit = numba.njit(inline="always", **opts)(_column_block_sweep)
-        _sweeps_jit = numba.njit(inline="always", **opts)(_column_sweeps)
     if parallel:
         return numba.njit(parallel=True, **opts)(_column_sweep_threads)
     return numba.njit(**opts)(_column_sweep)

@@ -17,7 +17,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["hals_sweep", "hals_sweep_xp", "hals_inner_bound"]
+__all__ = ["hals_sweep", "hals_sweep_xp", "hals_inner_bound", "inner_stop"]
+
+
+def inner_stop(is_first: bool, change: float, first: float, rel_tol: float) -> tuple[bool, float]:
+    """The inner-repetition stopping rule after one sweep: ``(stop, first)``.
+
+    ``change`` is the sweep's squared change of ``A``. The first sweep's is
+    remembered as ``first``, and a zero one stops at once (``A`` is a fixed
+    point); a later sweep stops the repetitions once its change is at most
+    ``rel_tol²·first`` (Gillis & Glineur's rule). Plain Python on floats, so
+    the NumPy, array-API and compiled sweeps (:mod:`._hals_compiled`) share it.
+
+    Examples
+    --------
+    >>> inner_stop(True, 4.0, 0.0, 0.1)
+    (False, 4.0)
+    >>> inner_stop(False, 0.04, 4.0, 0.1)
+    (True, 4.0)
+    """
+    if is_first:
+        return change == 0.0, change
+    return change <= rel_tol * rel_tol * first, first
 
 
 def hals_sweep(
@@ -83,11 +104,8 @@ def hals_sweep(
             change += float(diff @ diff)
             A[t] = new
         done += 1
-        if sweep == 0:
-            first = change
-            if first == 0.0:
-                break
-        elif change <= rel_tol * rel_tol * first:
+        stop, first = inner_stop(sweep == 0, change, first, rel_tol)
+        if stop:
             break
     return A, done
 
@@ -152,11 +170,8 @@ def hals_sweep_xp(
             diff = A - old
             ch = float(xp.sum(diff * diff))
         done += 1
-        if sweep == 0 and first_change is None:
-            first = ch
-            if first == 0.0:
-                break
-        elif ch <= rel_tol * rel_tol * first:
+        stop, first = inner_stop(sweep == 0 and first_change is None, ch, first, rel_tol)
+        if stop:
             break
     return A, done
 
