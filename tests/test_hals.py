@@ -44,6 +44,32 @@ def test_compiled_sweep_equals_numpy_reference(k, dtype, l2):
     assert (A_c >= 0).all() and not np.array_equal(A_c, A0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_sweep_stops_where_the_reference_stops(dtype):
+    """The compiled kernel sums each block's squared changes in its own order;
+    the Gillis–Glineur rule must still stop it after the reference's number of
+    sweeps."""
+    pytest.importorskip("numba")
+    from nmfkit.nnls import _hals_compiled as hc
+
+    rng = np.random.default_rng(11)
+    k, p = 6, hc.COLUMN_BLOCK + 45  # a whole block and a short one (w not a multiple of 8)
+    F = rng.random((k, 3 * k))
+    G = (F @ F.T).astype(dtype)
+    A0 = rng.random((k, p)).astype(dtype)
+    B = (G @ rng.random((k, p))).astype(dtype)
+    counts = []
+    for compiled in (True, False):
+        _, n = hals_sweep(A0.copy(), B, G, max_sweeps=40, rel_tol=0.05, compiled=compiled)
+        counts.append(n)
+    assert counts[0] == counts[1] and 2 < counts[0] < 40
+    # the kernel's partial sums cover v[:w] exactly once, for every remainder of w / 8
+    hc._kernel("sweep")  # binds the compiled helpers
+    v = np.arange(1.0, 30.0)
+    for w in range(len(v)):
+        assert hc._sum8_jit(v, w) == v[:w].sum()
+
+
 _THREADED_SWEEPS = """
 import numba, numpy as np
 from nmfkit.nnls import _hals_compiled as hc
