@@ -18,10 +18,18 @@ from ._result import FitResult
 __all__ = ["solve_hals"]
 
 
-#: Row-layout sweeps pay from about this many factor entries (max(m, n)·k):
-#: measured on this machine, 1.1 s vs 1.6 s for 3 sweeps at 1e6 × 50 on one
-#: thread (and they parallelise), slower than the column kernel at 5000 × 20.
-ROWS_LAYOUT_MIN = 1_000_000
+#: The row layout from this many factor entries (max(n_samples, n_features)·k) on.
+#: It keeps two copies of the larger factor where the column layout's extrapolated
+#: loop keeps five, so it is what fits the 10⁶ × 10⁵, k = 50 case (5·10⁷) in 2 GB;
+#: below this size the column layout with extrapolation wins on this machine (2
+#: cores, default settings, time to the best objective of both × (1 + ε)):
+#: 20 Newsgroups k = 50 (1.7·10⁶) ε = 1e-3 1.35–1.43 s against 1.53–1.64 s on the
+#: rows, 1e-4 2.5 s against 5.8 s; k = 100: 3.4 / 6.1 s against 4.2 / 9.3 s; a
+#: sparse 2·10⁵ × 3·10⁴ rank-30 model, k = 50 (10⁷): 1e-4 4.9 s against 10.1 s
+#: (1e-3 2.6 against 2.3 s); dense 20000 × 4000, k = 50: 0.48 s per iteration
+#: against 0.92 s (the row sweeps' threads beside BLAS's). Was 10⁶, set when
+#: only the row kernel was threaded and before the column kernel vectorized.
+ROWS_LAYOUT_MIN = 20_000_000
 
 
 def rows_kernel_available() -> bool:
