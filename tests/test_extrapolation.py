@@ -228,3 +228,34 @@ def test_array_api_inputs_give_the_numpy_iterates(lib):
             # near convergence a restart is decided on objectives equal to round-off, so
             # the two runs may take different steps: the same objective, not the same path
             assert got.loss == pytest.approx(ref.loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_reused_memory_keeps_every_reported_pair_intact(sparse):
+    """With a large first step (many restarts, so the accepted, extrapolated and
+    best factors part ways), every pair a callback sees has the objective it
+    reports, and the returned pair is, bit for bit, the one the callback saw
+    when the final objective was reported. (A loop that reused the best H's
+    memory for its next point fails this.)"""
+    rng = np.random.default_rng(1)
+    X = rng.random((90, 4)) @ rng.random((4, 70)) + 0.3 * rng.random((90, 70))
+    if sparse:
+        X = sp.csr_matrix(X * (rng.random(X.shape) < 0.5))
+    seen = []
+
+    def callback(state):
+        seen.append((state.loss, np.array(state.W), np.array(state.H)))
+
+    res = nmfkit.factorize(
+        X, 8, solver="hals", tol=0, max_iter=150, random_state=0, canonical=False,
+        callback=callback, solver_options={"extrapolate": {"beta": 1.0, "eta": 1.1,
+                                                           "gamma": 1.08, "gamma_bar": 1.04}},
+    )
+    Xd = X.toarray() if sparse else X
+    for loss, W, H in seen:
+        assert loss == pytest.approx(0.5 * np.linalg.norm(Xd - W @ H) ** 2, rel=1e-9)
+    restarts = sum(a[0] == b[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert restarts >= 5  # the schedule did fail (the reported pair stayed the best)
+    last = max(i for i, s in enumerate(seen) if s[0] == res.loss)
+    np.testing.assert_array_equal(res.W, seen[last][1])
+    np.testing.assert_array_equal(res.H, seen[last][2])
