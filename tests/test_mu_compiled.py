@@ -71,3 +71,49 @@ def test_not_used_where_it_does_not_apply(counts):
     assert not mc.kl_numerators_available(X.toarray(), W, H)  # dense
     assert not mc.kl_numerators_available(X.tocsc(), W, H)  # not CSR
     assert not mc.kl_numerators_available(X, W.astype(np.float32), H)  # mixed dtypes
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_pass_gives_the_numerator_and_the_objective_exactly(counts, always, dtype):
+    """The W-numerator pass that also sums the objective: both results equal, bit
+    for bit, those of the two one-purpose passes (float32: the terms from float64
+    products, as kl_divergence_csr takes them)."""
+    X, W, H = counts
+    X, W, H = X.astype(dtype), W.astype(dtype), H.astype(dtype)
+    H[:, 3] = 0.0  # floored entries on both sides
+    num, d = mc.kl_numerator_W_and_divergence(X, W, H, EPSILON)
+    np.testing.assert_array_equal(num, mc.kl_numerator_W(X, W, H, EPSILON))
+    assert d == mc.kl_divergence_csr(X, W, H, EPSILON)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lagged_objective_loop_equals_the_three_pass_loop(counts, always, dtype, monkeypatch):
+    """The KL loop takes each iteration's objective from the next W-update's pass
+    (two passes over the non-zeros per iteration instead of three): the same
+    iterates, objectives and stopping iteration as the loop that computes the
+    objective on its own, with penalties and with a tol stop."""
+    from nmfkit.solvers import mu as mu_mod
+
+    X, W0, H0 = counts
+    X, W0, H0 = X.astype(dtype), W0.astype(dtype), H0.astype(dtype)
+    kw = dict(solver="mu", beta_loss=1, init="custom", W=W0, H=H0, max_iter=80,
+              alpha_W=0.01, l1_ratio=0.3, canonical=False)
+    passes = {"fused": 0}
+    real = mc.kl_numerator_W_and_divergence
+
+    def counted(*a):
+        passes["fused"] += 1
+        return real(*a)
+
+    monkeypatch.setattr(mu_mod, "kl_numerator_W_and_divergence", counted)
+    fits = [nmfkit.factorize(X, 6, tol=tol, **kw) for tol in (0, 1e-3)]
+    assert passes["fused"] == fits[0].n_iter + 1 + fits[1].n_iter + 1
+    assert fits[1].n_iter < 80  # the tol stop happened
+    monkeypatch.setattr(mu_mod, "LAGGED_KL_OBJECTIVE", False)  # the three-pass loop
+    for fit, tol in zip(fits, (0, 1e-3), strict=True):
+        ref = nmfkit.factorize(X, 6, tol=tol, **kw)
+        assert ref.n_iter == fit.n_iter
+        np.testing.assert_array_equal(ref.loss_history, fit.loss_history)
+        np.testing.assert_array_equal(ref.W, fit.W)
+        np.testing.assert_array_equal(ref.H, fit.H)
+    assert passes["fused"] == fits[0].n_iter + fits[1].n_iter + 2  # not used by the refs

@@ -36,6 +36,7 @@ from ._mu_compiled import (
     kl_divergence_csr,
     kl_numerator_H,
     kl_numerator_W,
+    kl_numerator_W_and_divergence,
     kl_numerators_available,
 )
 from ._registry import register_solver
@@ -45,6 +46,14 @@ from ._stopping import Monitor
 __all__ = ["solve_mu", "mu_gamma", "mu_update_W", "mu_update_H"]
 
 _F64_EPS = float(np.finfo(np.float64).eps)
+
+#: KL on CSR data with the compiled kernels: take each iteration's objective from
+#: the next W-update's pass over the non-zeros (:func:`_fused_kl_loop`; the same
+#: iterates and objectives as computing it on its own). The benchmark's Poisson
+#: counts (2000 × 1500, 10% non-zero), 2 cores, ms per iteration, medians of 4 in
+#: turn: k = 10 10.6 → 9.6, k = 20 14.4 → 12.5, k = 50 31.7 → 24.8, float32 k = 20
+#: 16.5 → 14.2. False: the three-pass loop.
+LAGGED_KL_OBJECTIVE = True
 
 
 def mu_gamma(beta: float) -> float:
@@ -126,12 +135,17 @@ def _finish(num: np.ndarray, den: np.ndarray, F: np.ndarray, l1: float, l2: floa
 def mu_update_W(
     X: Any, W: np.ndarray, H: np.ndarray, beta: float, l1: float = 0.0, l2: float = 0.0,
     gamma: float | None = None, wh_data: np.ndarray | None = None,
+    numerator: np.ndarray | None = None,
 ) -> np.ndarray:
     """One multiplicative update of W (in place); returns W.
 
-    ``wh_data`` (sparse X, β ≠ 2): WH at the stored entries, if the caller has it.
+    ``wh_data`` (sparse X, β ≠ 2): WH at the stored entries, if the caller has it;
+    ``numerator`` (β = 1): the update's numerator ``(X ⊘ WH) Hᵀ``, if the caller has it.
     """
     gamma = mu_gamma(beta) if gamma is None else gamma
+    if numerator is not None and beta == 1:
+        den = np.broadcast_to(np.sum(H, axis=1)[np.newaxis, :], W.shape).copy()
+        return _finish(numerator, den, W, l1, l2, gamma)
     if beta == 2:
         num = spmm(X, H.T) if sp.issparse(X) else X @ H.T
         den = W @ (H @ H.T)
@@ -345,6 +359,25 @@ def _laplacian_mu(X, W, H, pen, lap, update_H, mon) -> FitResult:
     return mon.result(W, H)
 
 
+def _fused_kl_loop(X, W, H, pen, gamma, mon, pgrad, stop_rule) -> FitResult:
+    """The KL loop on CSR data with the compiled kernels: each iteration's objective
+    comes from the next W-update's pass over the non-zeros (the numerator needs WH
+    at the same pair), two passes per iteration instead of three. The iterates, the
+    objectives and the stopping decisions are those of the loop in :func:`solve_mu`;
+    a stop leaves the last numerator unused."""
+    num_W, d = kl_numerator_W_and_divergence(X, W, H, EPSILON)
+    if mon.start(d + pen.value(W, H), pgrad if stop_rule == "pgrad" else None):
+        return mon.result(W, H)
+    while True:
+        mu_update_W(X, W, H, 1.0, pen.l1_W, pen.l2_W, gamma, numerator=num_W)
+        mu_update_H(X, W, H, 1.0, pen.l1_H, pen.l2_H, gamma)
+        H[H < _F64_EPS] = 0.0
+        num_W, d = kl_numerator_W_and_divergence(X, W, H, EPSILON)
+        if mon.step(W, H, d + pen.value(W, H), pgrad):
+            break
+    return mon.result(W, H)
+
+
 @register_solver(
     "mu",
     losses="any",
@@ -458,6 +491,8 @@ def solve_mu(
         if stop_rule != "objective":
             raise ValueError("stop_rule='pgrad' is not available with weights; use 'objective'")
         return _weighted_mu(X, W, H, beta, pen, weights, update_H, mon, gamma)
+    if fused_kl and update_H and LAGGED_KL_OBJECTIVE:
+        return _fused_kl_loop(X, W, H, pen, gamma, mon, pgrad, stop_rule)
     if mon.start(objective(), pgrad if stop_rule == "pgrad" else None):
         return mon.result(W, H)
     while True:
