@@ -373,7 +373,7 @@ class Harness:
             "available": {n: {"ok": ok, "reason": why} for n, (ok, why) in self.available.items()},
             "methods": [{"name": m.name, "library": m.library, "peer": m.is_peer,
                          "note": m.note, "losses": list(m.losses)} for m in self.methods],
-            "note": self.args.note, "cases": [],
+            "note": self.args.note, "cases": [], "case_filter": self.args.cases,
         }
         from datasets import DATASET_LOSS
 
