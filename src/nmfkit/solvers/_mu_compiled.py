@@ -46,25 +46,6 @@ def _build():
     numba = import_numba()
 
     @numba.njit(cache=True, nogil=True, parallel=True)
-    def num_W(indptr, indices, data, W, Ht, eps, out, n_threads):  # pragma: no cover
-        m, k = W.shape
-        chunk = (m + n_threads - 1) // n_threads
-        for c in numba.prange(n_threads):
-            lo = c * chunk
-            hi = min(lo + chunk, m)
-            for i in range(lo, hi):
-                for p in range(indptr[i], indptr[i + 1]):
-                    j = indices[p]
-                    wh = 0.0
-                    for t in range(k):
-                        wh += W[i, t] * Ht[j, t]
-                    if wh < eps:
-                        wh = eps
-                    r = data[p] / wh
-                    for t in range(k):
-                        out[i, t] += r * Ht[j, t]
-
-    @numba.njit(cache=True, nogil=True, parallel=True)
     def num_H(indptr, indices, data, W, Ht, eps, buf):  # pragma: no cover - compiled
         m, k = W.shape
         n_threads = buf.shape[0]
@@ -86,34 +67,12 @@ def _build():
                         acc[j, t] += r * W[i, t]
 
     @numba.njit(cache=True, nogil=True, parallel=True)
-    def kl_terms(indptr, indices, data, W, Ht, eps, n_threads):  # pragma: no cover
-        m, k = W.shape
-        chunk = (m + n_threads - 1) // n_threads
-        parts = np.zeros(n_threads, dtype=np.float64)
-        for c in numba.prange(n_threads):
-            lo = c * chunk
-            hi = min(lo + chunk, m)
-            acc = 0.0
-            for i in range(lo, hi):
-                for p in range(indptr[i], indptr[i + 1]):
-                    x = np.float64(data[p])
-                    if x <= eps:
-                        continue
-                    j = indices[p]
-                    wh = 0.0
-                    for t in range(k):
-                        wh += np.float64(W[i, t]) * np.float64(Ht[j, t])
-                    if wh < eps:
-                        wh = eps
-                    acc += x * np.log(x / wh) - x
-            parts[c] = acc
-        return parts.sum()
-
-    @numba.njit(cache=True, nogil=True, parallel=True)
-    def num_W_kl(indptr, indices, data, W, Ht, eps, out, n_threads):  # pragma: no cover
-        # num_W's pass, which also sums kl_terms' terms at the same (W, H): the
-        # numerator's arithmetic is num_W's, the terms' is kl_terms' (products of
-        # the stored values in float64, the same row chunks and order of sums)
+    def w_pass(indptr, indices, data, W, Ht, eps, out, n_threads,  # pragma: no cover
+               numerator, terms):
+        # one pass over the stored entries, in row chunks, for either or both of:
+        # the W-numerator (X ⊘ max(WH, eps)) Hᵀ into out (WH from products in the
+        # working dtype), and the KL terms x log(x / WH) − x over x > eps (WH from
+        # products of the stored values in float64, float64 sums), returned
         m, k = W.shape
         chunk = (m + n_threads - 1) // n_threads
         parts = np.zeros(n_threads, dtype=np.float64)
@@ -129,20 +88,21 @@ def _build():
                     for t in range(k):
                         wh += W[i, t] * Ht[j, t]
                         wh64 += np.float64(W[i, t]) * np.float64(Ht[j, t])
-                    if wh < eps:
-                        wh = eps
-                    r = data[p] / wh
-                    for t in range(k):
-                        out[i, t] += r * Ht[j, t]
+                    if numerator:
+                        if wh < eps:
+                            wh = eps
+                        r = data[p] / wh
+                        for t in range(k):
+                            out[i, t] += r * Ht[j, t]
                     x = np.float64(data[p])
-                    if x > eps:
+                    if terms and x > eps:
                         if wh64 < eps:
                             wh64 = eps
                         acc += x * np.log(x / wh64) - x
             parts[c] = acc
         return parts.sum()
 
-    return num_W, num_H, kl_terms, num_W_kl
+    return w_pass, num_H
 
 
 def _kernels():
@@ -176,16 +136,25 @@ def _threads() -> int:
     return int(numba.get_num_threads())
 
 
+def _w_pass(
+    X: Any, W: np.ndarray, H: np.ndarray, eps: float, numerator: bool, terms: bool
+) -> tuple[np.ndarray | None, float]:
+    """Run the W-side pass; returns (the numerator or None, D_KL(X | WH) or nan)."""
+    w_pass = _kernels()[0]
+    out = np.zeros(W.shape if numerator else (0, 0), dtype=W.dtype)
+    s = float(w_pass(X.indptr, X.indices, X.data, np.ascontiguousarray(W),
+                     np.ascontiguousarray(H.T), W.dtype.type(eps), out, _threads(),
+                     numerator, terms))
+    if not terms:
+        return out, float("nan")
+    # Σ WH over all entries = (Σ_i W)(Σ_j H)
+    d = s + float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
+    return (out if numerator else None), d
+
+
 def kl_numerator_W(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> np.ndarray:
     """``(X ⊘ max(WH, eps)) Hᵀ`` at X's stored entries (n_samples × k), one fused pass."""
-    num_W = _kernels()[0]
-    out = np.zeros(W.shape, dtype=W.dtype)
-    Ht = np.ascontiguousarray(H.T)
-    num_W(
-        X.indptr, X.indices, X.data, np.ascontiguousarray(W), Ht, W.dtype.type(eps), out,
-        _threads(),
-    )
-    return out
+    return _w_pass(X, W, H, eps, True, False)[0]
 
 
 def kl_numerator_H(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> np.ndarray:
@@ -207,12 +176,7 @@ def kl_numerator_W_and_divergence(
     W-update's pass over the non-zeros (both need WH there): two passes per
     iteration instead of three. Each result equals its one-purpose function's.
     """
-    num_W_kl = _kernels()[3]
-    out = np.zeros(W.shape, dtype=W.dtype)
-    Ht = np.ascontiguousarray(H.T)
-    s = float(num_W_kl(X.indptr, X.indices, X.data, np.ascontiguousarray(W), Ht,
-                       W.dtype.type(eps), out, _threads()))
-    return out, s + float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
+    return _w_pass(X, W, H, eps, True, True)
 
 
 def kl_divergence_csr(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> float:
@@ -221,8 +185,4 @@ def kl_divergence_csr(X: Any, W: np.ndarray, H: np.ndarray, eps: float) -> float
     The same terms as :func:`nmfkit.losses.beta_divergence` (entries with
     ``x > eps`` only, WH floored at ``eps``) plus ``Σ WH = (Σ_i W)(Σ_j H)``.
     """
-    kl_terms = _kernels()[2]
-    Ht = np.ascontiguousarray(H.T)
-    s = float(kl_terms(X.indptr, X.indices, X.data, np.ascontiguousarray(W), Ht, eps,
-                       _threads()))
-    return s + float(W.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
+    return _w_pass(X, W, H, eps, False, True)[1]
