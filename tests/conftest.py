@@ -72,6 +72,20 @@ def split_entry(X: sp.csr_matrix, row: int, parts=None) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=X.shape)
 
 
+def count_calls(monkeypatch, owner, name: str) -> list:
+    """Replace ``owner.name`` by a wrapper that records each call, for the test's
+    duration; returns the list that grows by one entry per call."""
+    calls: list = []
+    real = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import nmfkit
-from conftest import match_cosines, planted
+from conftest import count_calls, match_cosines, planted
 from nmfkit.exceptions import IncompatibleOptionsError
 from nmfkit.solvers._extrapolation import Extrapolation, numpy_point
 
@@ -153,10 +153,7 @@ def test_auto_extrapolates_exactly_where_it_can_run(monkeypatch):
 
     X = planted(seed=3, m=40, n=30, k=3)[0] + 0.05
     W0, H0 = _start(X, 3)
-    calls = []
-    real = _extrapolation.alternating_extrapolated
-    monkeypatch.setattr(_extrapolation, "alternating_extrapolated",
-                        lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    calls = count_calls(monkeypatch, _extrapolation, "alternating_extrapolated")
     solve = nmfkit.solvers.get_solver("hals").func
 
     def extrapolated(**kw):

@@ -9,6 +9,7 @@ from sklearn.decomposition import NMF as SkNMF
 from sklearn.decomposition._nmf import _beta_divergence
 
 import nmfkit
+from conftest import count_calls
 from nmfkit.nnls import hals_sweep
 
 
@@ -209,9 +210,7 @@ def test_reconstruction_error_from_the_loops_own_loss_is_exact(sparse, kw, monke
     Xin = sp.csr_matrix(X) if sparse else X
     import nmfkit._core as core
 
-    calls = []
-    real = core.beta_divergence
-    monkeypatch.setattr(core, "beta_divergence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = count_calls(monkeypatch, core, "beta_divergence")
     res = nmfkit.factorize(Xin, 5, solver="hals", max_iter=40, random_state=0, **kw)
     # (the extrapolated loop's objective includes the penalties: no data_loss then)
     assert ("data_loss" in res.extras) != ("alpha_W" in kw)

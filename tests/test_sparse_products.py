@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import nmfkit
-from conftest import random_csr, split_entry, unsorted_rows
+from conftest import count_calls, random_csr, split_entry, unsorted_rows
 from nmfkit import backend
 from nmfkit.backend import _sparse_compiled as C
 
@@ -248,16 +248,9 @@ def _fit(X, monkeypatch, use_compiled, **kw):
         monkeypatch.delenv("NMFKIT_SPARSE_COMPILED", raising=False)
     else:
         monkeypatch.setenv("NMFKIT_SPARSE_COMPILED", "0")
-    calls = {"n": 0}
-    run = C._run
-
-    def counting(*args):
-        calls["n"] += 1
-        return run(*args)
-
-    monkeypatch.setattr(C, "_run", counting)
+    calls = count_calls(monkeypatch, C, "_run")
     res = nmfkit.factorize(X, 4, init="random", random_state=0, tol=0, **kw)
-    return res, calls["n"]
+    return res, len(calls)
 
 
 @pytest.mark.parametrize("dtype", [np.float64])
