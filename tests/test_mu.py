@@ -74,3 +74,18 @@ def test_not_worse_than_sklearn_elsewhere(sparse, beta_loss):
     beta = {"kullback-leibler": 1}.get(beta_loss, beta_loss)
     ref = _beta_divergence(X, Wsk, sk.components_, beta)
     assert _beta_divergence(X, res.W, res.H, beta) <= ref * (1 + 1e-6)
+
+
+def test_mu_update_w_given_numerator_is_the_computed_one_and_checked():
+    """mu_update_W with the KL numerator passed in gives the update that computes
+    it; a numerator of the wrong shape is a clear error."""
+    from nmfkit.solvers.mu import _ratio_at_data, mu_update_W
+
+    rng = np.random.default_rng(2)
+    X = sp.csr_matrix(rng.poisson(2.0, (30, 20)).astype(float))
+    W, H = rng.random((30, 4)) + 0.1, rng.random((4, 20)) + 0.1
+    num = _ratio_at_data(X, W, H, 1.0) @ H.T
+    np.testing.assert_allclose(mu_update_W(X, W.copy(), H, 1.0, numerator=num),
+                               mu_update_W(X, W.copy(), H, 1.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="numerator has shape"):
+        mu_update_W(X, W.copy(), H, 1.0, numerator=num[:, :3])

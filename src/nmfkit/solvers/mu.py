@@ -144,6 +144,10 @@ def mu_update_W(
     """
     gamma = mu_gamma(beta) if gamma is None else gamma
     if numerator is not None and beta == 1:
+        if numerator.shape != W.shape:
+            raise ValueError(
+                f"mu_update_W: numerator has shape {numerator.shape}, W has {W.shape}"
+            )
         den = np.broadcast_to(np.sum(H, axis=1)[np.newaxis, :], W.shape).copy()
         return _finish(numerator, den, W, l1, l2, gamma)
     if beta == 2:
